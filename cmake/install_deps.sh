@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what typenet's build, tests, examples and benchmarks need on a
+# Debian / Ubuntu machine: a C++20 compiler, CMake, Eigen, OpenBLAS,
+# GoogleTest, Google Benchmark. Does nothing when everything is present.
+set -euo pipefail
+
+packages=(g++ cmake make libeigen3-dev libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all build dependencies present"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null; then
+  echo "install_deps: missing ${missing[*]}, and this is not a Debian-like system; install the equivalents" \
+       "(a C++20 compiler, CMake >= 3.25, Eigen 3, OpenBLAS, GoogleTest, Google Benchmark) by hand" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install_deps: run as root or install sudo (missing: ${missing[*]})" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "install_deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+echo "install_deps: done"

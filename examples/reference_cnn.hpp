@@ -1,0 +1,66 @@
+// examples/reference_cnn.hpp - the reference articles' CNN and the training
+// run that mnist_cnn and fashion_mnist_cnn share.
+#pragma once
+
+#include <typenet/typenet.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "example_args.hpp"
+
+namespace example {
+
+namespace tn = typenet;
+
+// Conv32-3 -> MaxPool2 -> Conv64-3 -> MaxPool2 -> Conv64-3 -> Flatten(576) ->
+// Dense70 ReLU -> Dense10, Keras' default "valid" padding: 96,844 parameters.
+using ReferenceCnn = tn::Sequential<tn::Input<1, 28, 28>,                        //
+                                    tn::Conv2D<32, 3>, tn::ReLU, tn::MaxPool2D<2>,  // (32,26,26) -> (32,13,13)
+                                    tn::Conv2D<64, 3>, tn::ReLU, tn::MaxPool2D<2>,  // (64,11,11) -> (64,5,5)
+                                    tn::Conv2D<64, 3>, tn::ReLU,                    // (64,3,3)
+                                    tn::Flatten,                                    // (576)
+                                    tn::Dense<70>, tn::ReLU, tn::Dense<10>>;
+static_assert(ReferenceCnn::parameter_count == 96'844);
+
+inline const char* cnn_usage(const char* program) {
+    static std::string s;
+    s = std::string("usage: ") + program +
+        " [--epochs N] [--batch N] [--lr X] [--threads N] [--seed N] [--data DIR]\n"
+        "  --epochs   epochs to train (default 5)\n"
+        "  --batch    mini-batch size (default 64)\n"
+        "  --lr       RMSprop learning rate (default 0.001, Keras' default)\n"
+        "  --threads  CPU threads (default: all cores, or $TYPENET_THREADS)\n"
+        "  --seed     seed of weight init and shuffling (default 42)\n"
+        "  --data     directory holding mnist/ and fashion-mnist/ (default $TYPENET_DATA, else the source tree's "
+        "data/)\n";
+    return s.c_str();
+}
+
+inline std::filesystem::path data_root(const Args& args) {
+    const char* env = std::getenv("TYPENET_DATA");
+    return args.get("--data", env && *env ? env : TYPENET_EXAMPLE_DATA_DIR);
+}
+
+/// Trains ReferenceCnn on `data` with RMSprop and prints the summary, the
+/// per-epoch metrics and the final test accuracy. Returns the test accuracy.
+inline double train_reference_cnn(const Args& args, const tn::Split& data) {
+    const int threads = int(args.get_int("--threads", tn::Cpu::default_threads()));
+    const auto epochs = std::size_t(args.get_int("--epochs", 5));
+    const auto batch = std::size_t(args.get_int("--batch", 64));
+    tn::Model<ReferenceCnn> model{std::uint64_t(args.get_int("--seed", 42)), tn::Cpu{threads}};
+    std::cout << tn::summary(model) << "CPU backend, " << threads << " thread(s); RMSprop lr "
+              << args.get_double("--lr", 1e-3) << "; batch " << batch << "; " << epochs << " epochs\n";
+
+    tn::RMSprop opt{{.learning_rate = args.get_double("--lr", 1e-3)}};
+    const auto history = tn::fit(model, opt, tn::SoftmaxCrossEntropy<10>{}, data.train,
+                                 {.epochs = epochs, .batch_size = batch, .validation = &data.test});
+    const auto test = tn::evaluate(model, data.test, tn::SoftmaxCrossEntropy<10>{});
+    std::cout << "final test accuracy " << test.accuracy * 100 << "% (loss " << test.loss << ")\n"
+              << "training time " << history.total_seconds() << " s, " << history.total_seconds() / double(epochs)
+              << " s per epoch at batch " << batch << "\n";
+    return test.accuracy;
+}
+
+}  // namespace example

@@ -1,0 +1,393 @@
+// typenet/backend/cpu/conv.hpp - 2-D convolution and pooling on the CPU.
+//
+// Convolutions are im2col + one BLAS GEMM per block of images: the columns of
+// a block of images sit side by side in one (K, nb*P) matrix (K = c_in*kh*kw,
+// P = out_h*out_w), so the GEMM is wide even when K is 9. Between the GEMM's
+// (c_out, nb*P) layout and NCHW's (nb, c_out, P) only whole rows of P values
+// move. Copies, im2col / col2im and pooling are split over threads with
+// Cpu::parallel_for, never while BLAS runs. Tensors are row-major NCHW.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include <Eigen/Core>
+
+#include "../../core/conv_geometry.hpp"
+#include "../../core/error.hpp"
+#include "cpu.hpp"
+#include "gemm.hpp"
+
+namespace typenet {
+
+namespace cpu_detail {
+
+// Below this many values touched a loop runs inline: starting threads costs
+// tens of microseconds, as much as copying ~100 KB.
+inline constexpr std::size_t parallel_min_values = std::size_t{1} << 15;
+
+template <class F>
+void parallel_items(const Cpu& be, std::size_t count, std::size_t values_per_item, F&& f) {
+    if (count * values_per_item < parallel_min_values)
+        f(std::size_t{0}, count);
+    else
+        be.parallel_for(count, f);
+}
+
+// A row of values as an Eigen array (T may be const), for fills, sums and
+// bias adds that Eigen vectorises at any optimisation level.
+template <class T>
+using VectorOf = std::conditional_t<std::is_const_v<T>, const Eigen::Array<std::remove_const_t<T>, Eigen::Dynamic, 1>,
+                                    Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+Eigen::Map<VectorOf<T>> row(T* p, std::size_t count) {
+    return {p, Eigen::Index(count)};
+}
+
+// Calls f(s) with the column stride s as a compile-time constant when it is
+// 1 or 2, so the compiler can vectorise loops over x[o * s], else as a value.
+template <class F>
+void with_stride(std::size_t stride, F&& f) {
+    if (stride == 1)
+        f(std::integral_constant<std::size_t, 1>{});
+    else if (stride == 2)
+        f(std::integral_constant<std::size_t, 2>{});
+    else
+        f(stride);
+}
+
+// Output positions o in [lo, hi) read input o*stride + k - pad inside [0, size);
+// outside it they read the zero padding. Computed once per kernel offset so
+// the copy loops need neither bounds checks nor divisions.
+struct OutputSpan {
+    std::size_t lo, hi;
+};
+constexpr OutputSpan inside_span(std::size_t size, std::size_t k, std::size_t pad, std::size_t stride,
+                                 std::size_t out) {
+    if (stride == 1) return {std::min(k < pad ? pad - k : 0, out), std::min(size + pad > k ? size + pad - k : 0, out)};
+    const auto ceil_div = [](std::ptrdiff_t a, std::ptrdiff_t b) { return a <= 0 ? 0 : (a + b - 1) / b; };
+    const auto s = static_cast<std::ptrdiff_t>(stride);
+    const auto first = static_cast<std::ptrdiff_t>(pad) - static_cast<std::ptrdiff_t>(k);  // o*s >= first
+    const auto end = static_cast<std::ptrdiff_t>(size + pad) - static_cast<std::ptrdiff_t>(k);  // o*s < end
+    const auto hi = std::min(static_cast<std::size_t>(ceil_div(end, s)), out);
+    return {std::min(static_cast<std::size_t>(ceil_div(first, s)), hi), hi};
+}
+
+// Images per GEMM. Wider GEMMs run faster and fewer blocks start fewer
+// threads, but past a few MB the column block falls out of cache and
+// col2im / the GEMM slow down. Measured on the reference CNN's convolutions
+// (batch 64 and 256, 1 and 2 threads), a budget of 1M values for the column
+// block plus the GEMM output was fastest or within noise of it everywhere;
+// the whole batch in one GEMM was up to 2x slower on the 32x13x13 layer.
+inline std::size_t conv2d_images_per_block(const Conv2dGeometry& g) {
+    const std::size_t per_image = (g.c_in * g.kh * g.kw + g.c_out) * g.out_h * g.out_w;
+    const std::size_t budget = std::size_t{1} << 20;  // values
+    return std::clamp<std::size_t>(budget / std::max<std::size_t>(per_image, 1), 1, std::max<std::size_t>(g.n, 1));
+}
+
+// Calls f(k, ki, kj, rows, cols) for every kernel offset (ki, kj) of input
+// channel ci: k is its row in the column matrix, rows / cols the output
+// positions that read inside the input at that offset.
+template <class F>
+void for_each_offset(const Conv2dGeometry& g, std::size_t ci, F&& f) {
+    for (std::size_t ki = 0; ki < g.kh; ++ki) {
+        const OutputSpan rows = inside_span(g.h, ki, g.pad_h, g.stride_h, g.out_h);
+        for (std::size_t kj = 0; kj < g.kw; ++kj)
+            f((ci * g.kh + ki) * g.kw + kj, ki, kj, rows, inside_span(g.w, kj, g.pad_w, g.stride_w, g.out_w));
+    }
+}
+
+// col (K, nb*P) = the receptive fields of images [i0, i0+nb) of x, one row per
+// (ci, ki, kj) and one column per (image, output position).
+template <class T>
+void im2col(const Cpu& be, const Conv2dGeometry& g, std::size_t i0, std::size_t nb, const T* x, T* col) {
+    const std::size_t P = g.out_h * g.out_w, ld = nb * P, ow = g.out_w;
+    parallel_items(be, nb * g.c_in, g.kh * g.kw * P, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t j = begin; j < end; ++j) {  // one (image, input channel) plane per item
+            const std::size_t i = j / g.c_in, ci = j % g.c_in;
+            const T* plane = x + ((i0 + i) * g.c_in + ci) * g.h * g.w;  // (H,W)
+            for_each_offset(g, ci, [&](std::size_t k, std::size_t ki, std::size_t kj, OutputSpan rows,
+                                       OutputSpan cols) {
+                T* dst = col + k * ld + i * P;  // (OUT_H,OUT_W)
+                const std::size_t nr = rows.hi - rows.lo, nc = cols.hi - cols.lo;
+                std::fill(dst, dst + rows.lo * ow, T(0));  // rows reading the top / bottom padding
+                std::fill(dst + rows.hi * ow, dst + P, T(0));
+                if (nr == 0) return;
+                const T* src =
+                    plane + (rows.lo * g.stride_h + ki - g.pad_h) * g.w + cols.lo * g.stride_w + kj - g.pad_w;
+                with_stride(g.stride_w, [&](auto sw) {
+                    for (std::size_t r = 0; r < nr; ++r) {
+                        T* d = dst + (rows.lo + r) * ow;
+                        const T* sr = src + r * g.stride_h * g.w;
+                        for (std::size_t c = 0; c < cols.lo; ++c) d[c] = T(0);  // left / right padding
+                        for (std::size_t c = cols.hi; c < ow; ++c) d[c] = T(0);
+                        for (std::size_t c = 0; c < nc; ++c) d[cols.lo + c] = sr[c * sw];
+                    }
+                });
+            });
+        }
+    });
+}
+
+// dx of images [i0, i0+nb) = the sum of col's (K, nb*P) entries over the
+// input positions they were read from: im2col's adjoint. Overwrites dx.
+template <class T>
+void col2im(const Cpu& be, const Conv2dGeometry& g, std::size_t i0, std::size_t nb, const T* col, T* dx) {
+    const std::size_t P = g.out_h * g.out_w, ld = nb * P, ow = g.out_w;
+    // One item per (image, input channel) plane, so no two threads add into the same value.
+    parallel_items(be, nb * g.c_in, g.kh * g.kw * P, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t j = begin; j < end; ++j) {
+            const std::size_t i = j / g.c_in, ci = j % g.c_in;
+            T* plane = dx + ((i0 + i) * g.c_in + ci) * g.h * g.w;  // (H,W)
+            row(plane, g.h * g.w).setZero();
+            for_each_offset(g, ci, [&](std::size_t k, std::size_t ki, std::size_t kj, OutputSpan rows,
+                                       OutputSpan cols) {
+                const std::size_t nr = rows.hi - rows.lo, nc = cols.hi - cols.lo;
+                if (nr == 0 || nc == 0) return;
+                const T* src = col + k * ld + i * P + rows.lo * ow + cols.lo;  // (OUT_H,OUT_W) block
+                T* dst = plane + (rows.lo * g.stride_h + ki - g.pad_h) * g.w + cols.lo * g.stride_w + kj - g.pad_w;
+                with_stride(g.stride_w, [&](auto sw) {
+                    for (std::size_t r = 0; r < nr; ++r) {
+                        T* d = dst + r * g.stride_h * g.w;
+                        const T* sr = src + r * ow;
+                        for (std::size_t c = 0; c < nc; ++c) d[c * sw] += sr[c];
+                    }
+                });
+            });
+        }
+    });
+}
+
+// dst (nb, rows, P) <- src (rows, nb*P), plus bias(rows) when given; src ==
+// dst with nb == 1 adds the bias in place.
+template <class T>
+void unfold_rows(const Cpu& be, std::size_t nb, std::size_t rows, std::size_t P, const T* src, T* dst,
+                 const T* bias) {
+    if (src == dst && !bias) return;
+    parallel_items(be, nb * rows, P, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t j = begin; j < end; ++j) {
+            const std::size_t i = j / rows, r = j % rows;
+            const T* s = src + r * nb * P + i * P;
+            T* d = dst + j * P;
+            if (!bias) {
+                std::memcpy(d, s, P * sizeof(T));
+                continue;
+            }
+            row(d, P) = row(s, P) + bias[r];
+        }
+    });
+}
+
+// dst (rows, nb*P) <- src (nb, rows, P): unfold_rows' inverse.
+template <class T>
+void fold_rows(const Cpu& be, std::size_t nb, std::size_t rows, std::size_t P, const T* src, T* dst) {
+    parallel_items(be, nb * rows, P, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t j = begin; j < end; ++j)
+            std::memcpy(dst + (j % rows) * nb * P + (j / rows) * P, src + j * P, P * sizeof(T));
+    });
+}
+
+// Scratch values for `block` images per GEMM: the column block (K, block*P),
+// then, for block > 1, the GEMM's (C_out, block*P) side.
+inline std::size_t conv2d_workspace_blocks(const Conv2dGeometry& g, std::size_t block) {
+    const std::size_t P = g.out_h * g.out_w;
+    return g.c_in * g.kh * g.kw * block * P + (block > 1 ? g.c_out * block * P : 0);
+}
+
+// The conv ops below for a given number of images per GEMM; the public ops
+// pass conv2d_images_per_block(g), tests also pass others.
+template <class T>
+void conv2d_forward_blocks(const Cpu& be, const Conv2dGeometry& g, std::size_t block, const T* x, const T* w,
+                           const T* bias, T* y, T* workspace) {
+    const std::size_t P = g.out_h * g.out_w, K = g.c_in * g.kh * g.kw;
+    for (std::size_t i0 = 0; i0 < g.n; i0 += block) {
+        const std::size_t nb = std::min(block, g.n - i0);
+        T* col = workspace;                                                     // (K, nb*P)
+        T* out = block > 1 ? workspace + K * block * P : y + i0 * g.c_out * P;  // (C_out, nb*P)
+        im2col(be, g, i0, nb, x, col);
+        gemm(be, false, false, g.c_out, nb * P, K, T(1), w, K, col, nb * P, T(0), out, nb * P);
+        unfold_rows(be, nb, g.c_out, P, out, y + i0 * g.c_out * P, bias);
+    }
+}
+
+template <class T>
+void conv2d_backward_data_blocks(const Cpu& be, const Conv2dGeometry& g, std::size_t block, const T* dy, const T* w,
+                                 T* dx, T* workspace) {
+    const std::size_t P = g.out_h * g.out_w, K = g.c_in * g.kh * g.kw;
+    for (std::size_t i0 = 0; i0 < g.n; i0 += block) {
+        const std::size_t nb = std::min(block, g.n - i0);
+        T* dcol = workspace;                   // (K, nb*P)
+        const T* dyb = dy + i0 * g.c_out * P;  // (C_out, nb*P) once folded
+        if (block > 1) {
+            fold_rows(be, nb, g.c_out, P, dyb, workspace + K * block * P);
+            dyb = workspace + K * block * P;
+        }
+        gemm(be, true, false, K, nb * P, g.c_out, T(1), w, K, dyb, nb * P, T(0), dcol, nb * P);
+        col2im(be, g, i0, nb, dcol, dx);
+    }
+}
+
+template <class T>
+void conv2d_backward_filter_blocks(const Cpu& be, const Conv2dGeometry& g, std::size_t block, const T* x,
+                                   const T* dy, T* dw, T* db, T* workspace) {
+    const std::size_t P = g.out_h * g.out_w, K = g.c_in * g.kh * g.kw;
+    if (g.n == 0) std::fill(dw, dw + g.c_out * K, T(0));
+    for (std::size_t i0 = 0; i0 < g.n; i0 += block) {
+        const std::size_t nb = std::min(block, g.n - i0);
+        T* col = workspace;                    // (K, nb*P)
+        const T* dyb = dy + i0 * g.c_out * P;  // (C_out, nb*P) once folded
+        im2col(be, g, i0, nb, x, col);
+        if (block > 1) {
+            fold_rows(be, nb, g.c_out, P, dyb, workspace + K * block * P);
+            dyb = workspace + K * block * P;
+        }
+        // Later blocks accumulate into the first block's dw.
+        gemm(be, false, true, g.c_out, K, nb * P, T(1), dyb, nb * P, col, nb * P, T(i0 == 0 ? 0 : 1), dw, K);
+    }
+    if (!db) return;
+    // One channel per item: each thread owns its db entries.
+    parallel_items(be, g.c_out, g.n * P, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t c = begin; c < end; ++c) {
+            T sum = T(0);
+            for (std::size_t i = 0; i < g.n; ++i)  // Eigen's sum is vectorised with several accumulators
+                sum += row(dy + (i * g.c_out + c) * P, P).sum();
+            db[c] = sum;
+        }
+    });
+}
+
+}  // namespace cpu_detail
+
+/// Scratch values (of the op's T) that conv2d_forward, conv2d_backward_data
+/// and conv2d_backward_filter need for geometry g. Allocate once, reuse.
+inline std::size_t conv2d_workspace(const Cpu&, const Conv2dGeometry& g) {
+    return cpu_detail::conv2d_workspace_blocks(g, cpu_detail::conv2d_images_per_block(g));
+}
+
+/// y = conv(x, w) + bias. x (N,C_in,H,W), w (C_out,C_in,KH,KW), bias (C_out)
+/// or null, y (N,C_out,OUT_H,OUT_W); workspace holds conv2d_workspace(be, g) values.
+template <class T>
+void conv2d_forward(const Cpu& be, const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y,
+                    T* workspace) {
+    cpu_detail::conv2d_forward_blocks(be, g, cpu_detail::conv2d_images_per_block(g), x, w, bias, y, workspace);
+}
+
+/// dx = the gradient of conv2d_forward's y with respect to x, given dy.
+/// dy (N,C_out,OUT_H,OUT_W), w (C_out,C_in,KH,KW), dx (N,C_in,H,W), overwritten.
+template <class T>
+void conv2d_backward_data(const Cpu& be, const Conv2dGeometry& g, const T* dy, const T* w, T* dx, T* workspace) {
+    cpu_detail::conv2d_backward_data_blocks(be, g, cpu_detail::conv2d_images_per_block(g), dy, w, dx, workspace);
+}
+
+/// dw, db = the gradients of conv2d_forward's y with respect to w and bias,
+/// given x (N,C_in,H,W) and dy (N,C_out,OUT_H,OUT_W). dw (C_out,C_in,KH,KW)
+/// and db (C_out) are overwritten; db may be null.
+template <class T>
+void conv2d_backward_filter(const Cpu& be, const Conv2dGeometry& g, const T* x, const T* dy, T* dw, T* db,
+                            T* workspace) {
+    cpu_detail::conv2d_backward_filter_blocks(be, g, cpu_detail::conv2d_images_per_block(g), x, dy, dw, db,
+                                              workspace);
+}
+
+/// Max pooling. x (N,C,H,W), y (N,C,OUT_H,OUT_W), argmax (N,C,OUT_H,OUT_W):
+/// the index within the input plane (row * w + col) of each chosen value.
+/// Ties go to the first maximum in row-major window order; a NaN wins only
+/// when it comes first in its window.
+template <class T>
+void maxpool2d_forward(const Cpu& be, const Pool2dGeometry& g, const T* x, T* y, std::int32_t* argmax) {
+    TYPENET_ASSERT(g.h * g.w <= std::size_t{INT32_MAX});  // argmax holds plane indices
+    const std::size_t P = g.out_h * g.out_w, ow = g.out_w;
+    cpu_detail::parallel_items(be, g.n * g.c, g.h * g.w, [&](std::size_t begin, std::size_t end) {
+        cpu_detail::with_stride(g.stride_w, [&](auto sw) {
+            for (std::size_t plane = begin; plane < end; ++plane)
+                for (std::size_t oh = 0; oh < g.out_h; ++oh) {
+                    const T* xp = x + plane * g.h * g.w;   // (H,W)
+                    T* yr = y + plane * P + oh * ow;       // (OUT_W)
+                    std::int32_t* ar = argmax + plane * P + oh * ow;
+                    const std::size_t top = oh * g.stride_h * g.w;  // window row 0, within the plane
+                    for (std::size_t o = 0; o < ow; ++o) {
+                        yr[o] = xp[top + o * sw];
+                        ar[o] = static_cast<std::int32_t>(top + o * sw);
+                    }
+                    // Offsets in row-major window order with a strict '>' keep the first
+                    // maximum. Branch-free (a mask, std::max keeps cur on ties) so it vectorises.
+                    for (std::size_t ki = 0; ki < g.kh; ++ki)
+                        for (std::size_t kj = (ki == 0 ? 1 : 0); kj < g.kw; ++kj) {
+                            const std::size_t at = top + ki * g.w + kj;
+                            for (std::size_t o = 0; o < ow; ++o) {
+                                const T v = xp[at + o * sw], cur = yr[o];
+                                const std::int32_t more = -static_cast<std::int32_t>(v > cur);
+                                yr[o] = std::max(cur, v);
+                                ar[o] = (static_cast<std::int32_t>(at + o * sw) & more) | (ar[o] & ~more);
+                            }
+                        }
+                }
+        });
+    });
+}
+
+/// dx = dy routed to the argmax of each window (overlapping windows add up).
+/// dy, argmax (N,C,OUT_H,OUT_W); dx (N,C,H,W), overwritten.
+template <class T>
+void maxpool2d_backward(const Cpu& be, const Pool2dGeometry& g, const T* dy, const std::int32_t* argmax, T* dx) {
+    const std::size_t P = g.out_h * g.out_w, HW = g.h * g.w;
+    cpu_detail::parallel_items(be, g.n * g.c, HW, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t plane = begin; plane < end; ++plane) {
+            T* d = dx + plane * HW;  // (H,W)
+            std::fill(d, d + HW, T(0));
+            const T* dyp = dy + plane * P;
+            const std::int32_t* ap = argmax + plane * P;
+            for (std::size_t o = 0; o < P; ++o) d[ap[o]] += dyp[o];
+        }
+    });
+}
+
+/// Average pooling: y = the mean of each kh*kw window. x (N,C,H,W), y (N,C,OUT_H,OUT_W).
+template <class T>
+void avgpool2d_forward(const Cpu& be, const Pool2dGeometry& g, const T* x, T* y) {
+    const std::size_t P = g.out_h * g.out_w, ow = g.out_w;
+    const T scale = T(1) / static_cast<T>(g.kh * g.kw);
+    cpu_detail::parallel_items(be, g.n * g.c, g.h * g.w, [&](std::size_t begin, std::size_t end) {
+        cpu_detail::with_stride(g.stride_w, [&](auto sw) {
+            for (std::size_t plane = begin; plane < end; ++plane)
+                for (std::size_t oh = 0; oh < g.out_h; ++oh) {
+                    const T* xp = x + plane * g.h * g.w + oh * g.stride_h * g.w;  // window row 0
+                    T* yr = y + plane * P + oh * ow;                              // (OUT_W)
+                    std::fill(yr, yr + ow, T(0));
+                    for (std::size_t ki = 0; ki < g.kh; ++ki)
+                        for (std::size_t kj = 0; kj < g.kw; ++kj)
+                            for (std::size_t o = 0; o < ow; ++o) yr[o] += xp[ki * g.w + kj + o * sw];
+                    for (std::size_t o = 0; o < ow; ++o) yr[o] *= scale;
+                }
+        });
+    });
+}
+
+/// dx = dy / (kh*kw) spread over each window (overlapping windows add up).
+/// dy (N,C,OUT_H,OUT_W); dx (N,C,H,W), overwritten.
+template <class T>
+void avgpool2d_backward(const Cpu& be, const Pool2dGeometry& g, const T* dy, T* dx) {
+    const std::size_t P = g.out_h * g.out_w, HW = g.h * g.w, ow = g.out_w;
+    const T scale = T(1) / static_cast<T>(g.kh * g.kw);
+    cpu_detail::parallel_items(be, g.n * g.c, HW, [&](std::size_t begin, std::size_t end) {
+        cpu_detail::with_stride(g.stride_w, [&](auto sw) {
+            for (std::size_t plane = begin; plane < end; ++plane) {
+                T* d = dx + plane * HW;  // (H,W)
+                std::fill(d, d + HW, T(0));
+                for (std::size_t oh = 0; oh < g.out_h; ++oh) {
+                    const T* dyr = dy + plane * P + oh * ow;  // (OUT_W)
+                    for (std::size_t ki = 0; ki < g.kh; ++ki)
+                        for (std::size_t kj = 0; kj < g.kw; ++kj) {
+                            T* dr = d + (oh * g.stride_h + ki) * g.w + kj;
+                            for (std::size_t o = 0; o < ow; ++o) dr[o * sw] += dyr[o] * scale;
+                        }
+                }
+            }
+        });
+    });
+}
+
+}  // namespace typenet

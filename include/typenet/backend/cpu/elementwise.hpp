@@ -1,0 +1,120 @@
+// typenet/backend/cpu/elementwise.hpp - bias, activations and softmax on the CPU.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#include <Eigen/Core>
+
+#include "../../core/activation_kind.hpp"
+
+namespace typenet {
+
+class Cpu;
+
+namespace cpu_detail {
+template <class T>
+using Arr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using CArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using RowMat = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+template <class T>
+using CRowMat = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+}  // namespace cpu_detail
+
+/// y(n, c, s) += b(c) for a tensor seen as (n, channels, spatial).
+template <class T>
+void bias_add(const Cpu&, std::size_t n, std::size_t channels, std::size_t spatial, T* y, const T* b) {
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < channels; ++c) {
+            T* row = y + (i * channels + c) * spatial;
+            const T bc = b[c];
+            for (std::size_t s = 0; s < spatial; ++s) row[s] += bc;
+        }
+}
+
+/// db(c) = sum over n and s of dy(n, c, s). Overwrites db.
+template <class T>
+void bias_grad(const Cpu&, std::size_t n, std::size_t channels, std::size_t spatial, const T* dy, T* db) {
+    for (std::size_t c = 0; c < channels; ++c) db[c] = T(0);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < channels; ++c) {
+            const T* row = dy + (i * channels + c) * spatial;
+            T s = T(0);
+            for (std::size_t k = 0; k < spatial; ++k) s += row[k];
+            db[c] += s;
+        }
+}
+
+/// y = f(x) elementwise over `count` values (x and y may alias).
+template <class T>
+void activation_forward(const Cpu&, ActivationKind kind, std::size_t count, const T* x, T* y) {
+    using namespace cpu_detail;
+    const auto n = Eigen::Index(count);
+    CArr<T> X(x, n);
+    Arr<T> Y(y, n);
+    switch (kind) {
+        case ActivationKind::identity: Y = X; break;
+        case ActivationKind::relu: Y = X.max(T(0)); break;
+        // Eigen's logistic() is vectorised and saturates cleanly for large |x|.
+        case ActivationKind::sigmoid: Y = X.logistic(); break;
+        case ActivationKind::tanh: Y = X.tanh(); break;
+        case ActivationKind::elu: Y = (X > T(0)).select(X, X.exp() - T(1)); break;
+        case ActivationKind::selu:
+            Y = T(selu_scale) * (X > T(0)).select(X, T(selu_alpha) * (X.exp() - T(1)));
+            break;
+    }
+}
+
+/// dx = dy * f'(x), given x and y = f(x) (whichever is cheaper is used).
+template <class T>
+void activation_backward(const Cpu&, ActivationKind kind, std::size_t count, const T* x, const T* y, const T* dy,
+                         T* dx) {
+    using namespace cpu_detail;
+    const auto n = Eigen::Index(count);
+    CArr<T> X(x, n), Y(y, n), DY(dy, n);
+    Arr<T> DX(dx, n);
+    switch (kind) {
+        case ActivationKind::identity: DX = DY; break;
+        case ActivationKind::relu: DX = (X > T(0)).select(DY, T(0)); break;
+        case ActivationKind::sigmoid: DX = DY * Y * (T(1) - Y); break;
+        case ActivationKind::tanh: DX = DY * (T(1) - Y.square()); break;
+        case ActivationKind::elu: DX = (X > T(0)).select(DY, DY * (Y + T(1))); break;
+        case ActivationKind::selu:
+            DX = (X > T(0)).select(DY * T(selu_scale), DY * (Y + T(selu_scale * selu_alpha)));
+            break;
+    }
+}
+
+/// Row-wise softmax of a (rows, cols) matrix, max-shifted for stability.
+template <class T>
+void softmax_forward(const Cpu&, std::size_t rows, std::size_t cols, const T* x, T* y) {
+    using namespace cpu_detail;
+    for (std::size_t r = 0; r < rows; ++r) {
+        CArr<T> X(x + r * cols, Eigen::Index(cols));
+        Arr<T> Y(y + r * cols, Eigen::Index(cols));
+        Y = (X - X.maxCoeff()).exp();
+        Y /= Y.sum();
+    }
+}
+
+/// dx = y * (dy - sum(dy * y)) row-wise, the softmax Jacobian-vector product.
+template <class T>
+void softmax_backward(const Cpu&, std::size_t rows, std::size_t cols, const T* y, const T* dy, T* dx) {
+    using namespace cpu_detail;
+    for (std::size_t r = 0; r < rows; ++r) {
+        CArr<T> Y(y + r * cols, Eigen::Index(cols)), DY(dy + r * cols, Eigen::Index(cols));
+        Arr<T> DX(dx + r * cols, Eigen::Index(cols));
+        const T dot = (Y * DY).sum();
+        DX = Y * (DY - dot);
+    }
+}
+
+/// True when every value is finite (no NaN / inf).
+template <class T>
+bool all_finite(const Cpu&, std::size_t count, const T* x) {
+    return cpu_detail::CArr<T>(x, Eigen::Index(count)).isFinite().all();
+}
+
+}  // namespace typenet

@@ -1,0 +1,90 @@
+// typenet/backend/cpu/gemm.hpp - row-major matrix product for the CPU backend.
+//
+// BLAS (cblas_sgemm / cblas_dgemm) when configured, else Eigen. BLAS runs
+// single-threaded; a large product is split into one block of rows (or of
+// columns) per thread of the Cpu's pool, each block one BLAS call.
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+
+#include <Eigen/Core>
+
+#if defined(TYPENET_HAS_CBLAS)
+#include <cblas.h>
+#endif
+
+#include "cpu.hpp"
+
+namespace typenet {
+
+namespace cpu_detail {
+
+/// One single-threaded product C(M,N) = alpha op(A) op(B) + beta C (row-major).
+template <class T>
+void gemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+                 std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    if (m == 0 || n == 0) return;
+#if defined(TYPENET_HAS_CBLAS)
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+        const auto ta = trans_a ? CblasTrans : CblasNoTrans;
+        const auto tb = trans_b ? CblasTrans : CblasNoTrans;
+        const auto M = static_cast<int>(m), N = static_cast<int>(n), K = static_cast<int>(k);
+        const auto la = static_cast<int>(lda), lb = static_cast<int>(ldb), lc = static_cast<int>(ldc);
+        if constexpr (std::is_same_v<T, float>)
+            cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, la, b, lb, beta, c, lc);
+        else
+            cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, la, b, lb, beta, c, lc);
+        return;
+    }
+#endif
+    using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using CMap = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
+    using Map = Eigen::Map<Mat, 0, Eigen::OuterStride<>>;
+    Map C(c, Eigen::Index(m), Eigen::Index(n), Eigen::OuterStride<>(Eigen::Index(ldc)));
+    const CMap A(a, Eigen::Index(trans_a ? k : m), Eigen::Index(trans_a ? m : k), Eigen::OuterStride<>(Eigen::Index(lda)));
+    const CMap B(b, Eigen::Index(trans_b ? n : k), Eigen::Index(trans_b ? k : n), Eigen::OuterStride<>(Eigen::Index(ldb)));
+    if (beta == T(0))
+        C.setZero();  // BLAS semantics: C is not read when beta is 0 (it may hold NaN)
+    else if (beta != T(1))
+        C *= beta;
+    if (k == 0) return;
+    if (!trans_a && !trans_b) C.noalias() += alpha * A * B;
+    else if (!trans_a && trans_b) C.noalias() += alpha * A * B.transpose();
+    else if (trans_a && !trans_b) C.noalias() += alpha * A.transpose() * B;
+    else C.noalias() += alpha * A.transpose() * B.transpose();
+}
+
+// Below this many multiply-adds a product runs on one thread: waking the pool
+// costs about as much as 2^18 FMAs.
+inline constexpr std::size_t gemm_parallel_min_fma = std::size_t{1} << 18;
+
+}  // namespace cpu_detail
+
+/// C(M,N) = alpha * op(A) * op(B) + beta * C, all row-major; op(X) is X or
+/// its transpose. lda/ldb/ldc are the row strides of A, B and C as stored.
+template <class T>
+void gemm(const Cpu& be, bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    const std::size_t parts = be.pool().size();
+    if (parts <= 1 || m * n * k < cpu_detail::gemm_parallel_min_fma || (m < 2 * parts && n < 16 * parts)) {
+        cpu_detail::gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    // Split the longer side of C; columns in multiples of 16 keep SIMD tiles whole.
+    const bool by_rows = m >= n || n < 16 * parts;
+    be.pool().run([&](std::size_t p) {
+        if (by_rows) {
+            const std::size_t r0 = m * p / parts, r1 = m * (p + 1) / parts;
+            const T* ap = trans_a ? a + r0 : a + r0 * lda;
+            cpu_detail::gemm_serial(trans_a, trans_b, r1 - r0, n, k, alpha, ap, lda, b, ldb, beta, c + r0 * ldc, ldc);
+        } else {
+            const std::size_t blocks = (n + 15) / 16;
+            const std::size_t c0 = std::min(n, blocks * p / parts * 16), c1 = std::min(n, blocks * (p + 1) / parts * 16);
+            const T* bp = trans_b ? b + c0 * ldb : b + c0;
+            cpu_detail::gemm_serial(trans_a, trans_b, m, c1 - c0, k, alpha, a, lda, bp, ldb, beta, c + c0, ldc);
+        }
+    });
+}
+
+}  // namespace typenet

@@ -1,0 +1,59 @@
+// typenet/core/error.hpp - the exceptions typenet throws.
+//
+// Every runtime error says what failed, on which file / tensor / layer, and
+// what to do about it. Internal invariants use TYPENET_ASSERT (debug only).
+#pragma once
+
+#include <cassert>
+#include <stdexcept>
+#include <string>
+
+namespace typenet {
+
+/// Base of every exception thrown by typenet.
+class Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// A function was called with an argument it cannot work with.
+class ArgumentError : public Error {
+public:
+    using Error::Error;
+};
+
+/// A data file (IDX, dataset directory) is missing or malformed.
+class DataError : public Error {
+public:
+    using Error::Error;
+};
+
+/// A weights / checkpoint file could not be read or written.
+class IoError : public Error {
+public:
+    using Error::Error;
+};
+
+/// Training produced a non-finite value (loss, gradient).
+class NumericalError : public Error {
+public:
+    using Error::Error;
+};
+
+/// A backend (BLAS, CUDA) call failed.
+class BackendError : public Error {
+public:
+    using Error::Error;
+};
+
+namespace detail {
+/// Throws E with `what` unless `ok`; keeps call sites one line long.
+template <class E = ArgumentError>
+inline void require(bool ok, const std::string& what) {
+    if (!ok) throw E(what);
+}
+}  // namespace detail
+
+}  // namespace typenet
+
+#define TYPENET_ASSERT(cond) assert(cond)

@@ -1,0 +1,265 @@
+// typenet/model/model.hpp - a network type instantiated on a backend.
+//
+// Model<Net, Backend, T> owns, on the backend's device:
+//   - every trainable parameter in one flat buffer (and their gradients in a
+//     second one), so an optimizer step is one pass and a checkpoint one copy;
+//   - the non-trainable buffers (BatchNorm running statistics);
+//   - activations, gradients, scratch and workspace, sized once per batch
+//     capacity and reused, so the training loop does not allocate.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../backend/cpu/cpu.hpp"
+#include "../core/backend.hpp"
+#include "../core/error.hpp"
+#include "../core/random.hpp"
+#include "../core/tensor.hpp"
+#include "sequential.hpp"
+
+namespace typenet {
+
+/// Where one named parameter tensor lives in the flat parameter buffer.
+struct ParamSegment {
+    std::string name;  // "0.weight" - index in the Sequential, PyTorch style
+    Dims dims;
+    std::size_t offset = 0;
+    std::size_t size = 0;
+    bool regularized = false;
+    std::size_t layer = 0;
+};
+
+template <class Net, Backend B = Cpu, class T = float>
+class Model {
+public:
+    using network = Net;
+    using backend_type = B;
+    using device = typename B::device;
+    using scalar = T;
+    using input_shape = typename Net::input_shape;
+    using output_shape = typename Net::output_shape;
+    static constexpr std::size_t layer_count = Net::layer_count;
+    static constexpr std::size_t parameter_count = Net::parameter_count;
+    static constexpr std::size_t input_size = input_shape::size;
+    static constexpr std::size_t output_size = output_shape::size;
+
+    /// Builds the network, initialising weights from `seed`.
+    explicit Model(std::uint64_t seed = 0, B backend = B{}) : be_(std::move(backend)), rng_(seed) {
+        params_.resize(Dims{std::max<std::size_t>(parameter_count, 1)});
+        grads_.resize(Dims{std::max<std::size_t>(parameter_count, 1)});
+        buffers_.resize(Dims{std::max<std::size_t>(buffer_total, 1)});
+        build_segments();
+        initialize(seed);
+    }
+
+    B& backend() { return be_; }
+    const B& backend() const { return be_; }
+    Rng& rng() { return rng_; }
+
+    /// Re-draws all weights from `seed` (biases zero, buffers to defaults) and
+    /// resets the generator to that seed, as a freshly built model.
+    void initialize(std::uint64_t seed) {
+        rng_.reseed(seed);
+        std::vector<T> host(std::max<std::size_t>(parameter_count, 1), T(0));
+        std::vector<T> bufs(std::max<std::size_t>(buffer_total, 1), T(0));
+        for_each_layer([&]<std::size_t I, class BL>() {
+            if constexpr (BL::parameter_count > 0)
+                BL::initialize(rng_, std::span<T>(host).subspan(param_offset[I], BL::parameter_count));
+            if constexpr (BL::buffer_count > 0)
+                BL::initialize_buffers(std::span<T>(bufs).subspan(buffer_offset[I], BL::buffer_count));
+        });
+        params_.from_host(host);
+        buffers_.from_host(bufs);
+        grads_.zero();
+        opt_slots_ = 0;
+        opt_owner_.clear();
+    }
+
+    // --- parameters ---------------------------------------------------------
+    Tensor<T, device>& parameters() { return params_; }
+    const Tensor<T, device>& parameters() const { return params_; }
+    Tensor<T, device>& gradients() { return grads_; }
+    Tensor<T, device>& buffers() { return buffers_; }
+    const Tensor<T, device>& buffers() const { return buffers_; }
+    const std::vector<ParamSegment>& segments() const { return segments_; }
+    const std::vector<ParamSegment>& buffer_segments() const { return buffer_segments_; }
+
+    /// `slots` zero-initialised state arrays of parameter_count values for the
+    /// optimizer named `owner` (momentum, squared averages). Re-zeroed when
+    /// another optimizer (or slot count) asks, so one optimizer's velocity is
+    /// never read as another's running average.
+    T* optimizer_state(std::size_t slots, std::string_view owner) {
+        if (slots != opt_slots_ || owner != opt_owner_) {
+            opt_state_.resize(Dims{std::max<std::size_t>(slots * parameter_count, 1)});
+            opt_state_.zero();
+            opt_slots_ = slots;
+            opt_owner_ = owner;
+        }
+        return opt_state_.data();
+    }
+    const std::string& optimizer_owner() const { return opt_owner_; }
+    Tensor<T, device>& optimizer_state_tensor() { return opt_state_; }
+    std::size_t optimizer_slots() const { return opt_slots_; }
+
+    // --- propagation --------------------------------------------------------
+
+    /// Makes room for batches of up to n samples (allocates only when n grows).
+    void reserve(std::size_t n) {
+        if (n <= capacity_) return;
+        for_each_layer([&]<std::size_t I, class BL>() {
+            act_[I].resize(batch_dims<typename BL::output_shape>(n));
+            workspace_need_ = std::max(workspace_need_, BL::workspace(be_, n));
+        });
+        grad_[0].resize(Dims{n * max_activation});
+        grad_[1].resize(Dims{n * max_activation});
+        scratch_.resize(Dims{std::max<std::size_t>(n * scratch_total, 1)});
+        index_scratch_.resize(Dims{std::max<std::size_t>(n * index_scratch_total, 1)});
+        workspace_.resize(Dims{std::max<std::size_t>(workspace_need_, 1)});
+        capacity_ = n;
+    }
+    std::size_t capacity() const { return capacity_; }
+
+    /// Runs the network on n samples at x (device memory, (n, input_shape...)).
+    /// Returns the output, (n, output_size), valid until the next forward.
+    const T* forward(const T* x, std::size_t n, bool training) {
+        detail::require(n > 0, "Model::forward: the batch is empty (n = 0)");
+        reserve(n);
+        input_ = x;
+        n_ = n;
+        training_ = training;
+        for_each_layer([&]<std::size_t I, class BL>() {
+            auto io = make_io<I, BL>();
+            BL::forward(io);
+        });
+        return act_[layer_count - 1].data();
+    }
+
+    /// Back-propagates dout ((n, output_size), the loss gradient of the last
+    /// forward's output), writing parameter gradients; also the input
+    /// gradient into dinput when it is not null.
+    void backward(const T* dout, T* dinput = nullptr) {
+        TYPENET_ASSERT(input_ != nullptr);
+        const T* dy = dout;
+        for_each_layer_reverse([&]<std::size_t I, class BL>() {
+            auto io = make_io<I, BL>();
+            io.dy = dy;
+            io.dx = (I == 0) ? dinput : grad_[I % 2].data();
+            BL::backward(io);
+            dy = io.dx;
+        });
+    }
+
+    /// Output of layer i of the last forward, (n, layer output...).
+    TensorView<const T, device> layer_output(std::size_t i) const {
+        detail::require(i < layer_count, "Model::layer_output: layer " + std::to_string(i) + " does not exist (the network has " +
+                                              std::to_string(layer_count) + " layers)");
+        Dims d = act_[i].dims();
+        d[0] = n_;
+        return {act_[i].data(), d};
+    }
+    std::size_t last_batch() const { return n_; }
+
+    /// Names of the layers, in order ("Dense<70>", "ReLU", ...).
+    static std::vector<std::string> layer_names() {
+        std::vector<std::string> v;
+        for_each_layer([&]<std::size_t I, class BL>() { v.push_back(BL::name()); });
+        return v;
+    }
+
+    // --- compile-time layout tables ----------------------------------------
+    template <std::size_t I>
+    using layer = typename Net::template layer<I>;
+
+    template <class F>
+    static void for_each_layer(F&& f) {
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (f.template operator()<I, layer<I>>(), ...);
+        }(std::make_index_sequence<layer_count>{});
+    }
+    template <class F>
+    static void for_each_layer_reverse(F&& f) {
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (f.template operator()<layer_count - 1 - I, layer<layer_count - 1 - I>>(), ...);
+        }(std::make_index_sequence<layer_count>{});
+    }
+
+private:
+    template <class Get>
+    static constexpr std::array<std::size_t, layer_count + 1> prefix(Get get) {
+        std::array<std::size_t, layer_count + 1> r{};
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((r[I + 1] = r[I] + get.template operator()<layer<I>>()), ...);
+        }(std::make_index_sequence<layer_count>{});
+        return r;
+    }
+    static constexpr auto param_offset = prefix([]<class BL>() { return BL::parameter_count; });
+    static constexpr auto buffer_offset = prefix([]<class BL>() { return BL::buffer_count; });
+    static constexpr auto scratch_offset = prefix([]<class BL>() { return BL::scratch_per_sample; });
+    static constexpr auto index_scratch_offset = prefix([]<class BL>() { return BL::index_scratch_per_sample; });
+    static constexpr std::size_t buffer_total = buffer_offset[layer_count];
+    static constexpr std::size_t scratch_total = scratch_offset[layer_count];
+    static constexpr std::size_t index_scratch_total = index_scratch_offset[layer_count];
+    static constexpr std::size_t max_activation = [] {
+        std::size_t m = input_size;
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((m = std::max(m, layer<I>::output_shape::size)), ...);
+        }(std::make_index_sequence<layer_count>{});
+        return m;
+    }();
+
+    template <std::size_t I, class BL>
+    LayerIo<T, B> make_io() {
+        LayerIo<T, B> io{be_};
+        io.n = n_;
+        io.x = (I == 0) ? input_ : act_[I - 1].data();
+        io.y = act_[I].data();
+        io.w = params_.data() + param_offset[I];
+        io.dw = grads_.data() + param_offset[I];
+        io.buffers = buffers_.data() + buffer_offset[I];
+        io.scratch = scratch_.data() + n_ * scratch_offset[I];
+        io.index_scratch = index_scratch_.data() + n_ * index_scratch_offset[I];
+        io.workspace = workspace_.data();
+        io.training = training_;
+        io.rng = &rng_;
+        return io;
+    }
+
+    void build_segments() {
+        for_each_layer([&]<std::size_t I, class BL>() {
+            std::size_t off = param_offset[I];
+            for (const auto& p : BL::params) {
+                segments_.push_back({std::to_string(I) + "." + p.name, p.dims, off, p.dims.size(), p.regularized, I});
+                off += p.dims.size();
+            }
+            off = buffer_offset[I];
+            for (const auto& p : BL::buffers) {
+                buffer_segments_.push_back({std::to_string(I) + "." + p.name, p.dims, off, p.dims.size(), false, I});
+                off += p.dims.size();
+            }
+        });
+    }
+
+    B be_;
+    Rng rng_;
+    Tensor<T, device> params_, grads_, buffers_, opt_state_;
+    std::size_t opt_slots_ = 0;
+    std::string opt_owner_;
+    std::array<Tensor<T, device>, layer_count> act_;
+    std::array<Tensor<T, device>, 2> grad_;
+    Tensor<T, device> scratch_, workspace_;
+    Tensor<std::int32_t, device> index_scratch_;
+    std::size_t workspace_need_ = 0;
+    std::vector<ParamSegment> segments_, buffer_segments_;
+    const T* input_ = nullptr;
+    std::size_t n_ = 0, capacity_ = 0;
+    bool training_ = false;
+};
+
+}  // namespace typenet

@@ -1,0 +1,203 @@
+// typenet/train/fit.hpp - the training loop, evaluation and their options.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <type_traits>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/tensor.hpp"
+#include "../data/dataset.hpp"
+#include "../losses/loss.hpp"
+#include "../optim/optimizer.hpp"
+#include "history.hpp"
+#include "progress.hpp"
+#include "resident.hpp"
+
+namespace typenet {
+
+template <class T = float>
+struct BasicFitOptions {
+    std::size_t epochs = 1;
+    std::size_t batch_size = 32;
+    bool shuffle = true;                          // a new permutation each epoch, from the model's Rng
+    const BasicDataset<T>* validation = nullptr;  // evaluated after each epoch when set
+    Verbosity verbose = Verbosity::automatic;
+    std::ostream* out = &std::cout;
+};
+using FitOptions = BasicFitOptions<float>;
+
+struct EvaluateOptions {
+    std::size_t batch_size = 256;
+};
+
+namespace detail {
+
+/// Batch buffers on the training device, allocated once per fit / evaluate.
+template <class M>
+struct BatchBuffers {
+    using T = typename M::scalar;
+    using D = typename M::device;
+    Tensor<T, D> x, dout;
+    Tensor<std::int32_t, D> y;
+    Tensor<std::uint32_t, D> index;
+    Tensor<double, D> acc;
+
+    BatchBuffers(std::size_t batch, std::size_t dataset_size)
+        : x(Dims{batch * M::input_size}), dout(Dims{batch * M::output_size}), y(Dims{batch}),
+          index(Dims{dataset_size}), acc(Dims{2}) {}
+
+    void reset_acc() { acc.zero(); }
+    /// Reads (loss sum, correct count); on a GPU this is the one sync.
+    std::pair<double, double> read(typename M::backend_type& be) {
+        double h[2];
+        read_accumulator(be, acc.data(), h);
+        return {h[0], h[1]};
+    }
+};
+
+/// Stands for "no loss given": evaluate counts correct predictions only.
+struct NoLoss {};
+
+template <class M, class L>
+Metrics evaluate_impl(M& model, const Resident<typename M::scalar, typename M::device>& data, const L* loss,
+                      std::size_t batch_size, BatchBuffers<M>& buf) {
+    using T = typename M::scalar;
+    auto& be = model.backend();
+    std::vector<std::uint32_t> identity(data.size());
+    std::iota(identity.begin(), identity.end(), 0u);
+    buf.index.from_host(std::span<const std::uint32_t>(identity));
+    buf.reset_acc();
+    for (std::size_t first = 0; first < data.size(); first += batch_size) {
+        const std::size_t n = std::min(batch_size, data.size() - first);
+        gather_rows(be, n, M::input_size, data.images(), buf.index.data() + first, buf.x.data());
+        gather_labels(be, n, data.labels(), buf.index.data() + first, buf.y.data());
+        const T* out = model.forward(buf.x.data(), n, false);
+        if constexpr (std::is_same_v<L, NoLoss>)
+            count_correct(be, n, M::output_size, out, buf.y.data(), buf.acc.data());
+        else
+            (*loss)(be, n, M::output_size, out, buf.y.data(), static_cast<T*>(nullptr), T(1), buf.acc.data());
+    }
+    const auto [l, c] = buf.read(be);
+    Metrics m;
+    m.samples = data.size();
+    if constexpr (!std::is_same_v<L, NoLoss>) m.loss = l / double(data.size());
+    m.accuracy = c / double(data.size());
+    return m;
+}
+
+}  // namespace detail
+
+/// Loss and accuracy of the model over a dataset (no training).
+template <class M, Loss L>
+Metrics evaluate(M& model, const BasicDataset<typename M::scalar>& data, const L& loss, EvaluateOptions opts = {}) {
+    check_loss_fits<L, typename M::output_shape>();
+    detail::check_dataset<M>(data, "evaluation");
+    detail::require(opts.batch_size > 0, "evaluate: batch_size must be at least 1");
+    const std::size_t bs = std::min(opts.batch_size, data.size());
+    detail::Resident<typename M::scalar, typename M::device> res(data);
+    detail::BatchBuffers<M> buf(bs, data.size());
+    return detail::evaluate_impl(model, res, &loss, bs, buf);
+}
+
+/// Accuracy of the model over a dataset; Metrics::loss is NaN.
+template <class M>
+Metrics evaluate(M& model, const BasicDataset<typename M::scalar>& data, EvaluateOptions opts = {}) {
+    detail::check_dataset<M>(data, "evaluation");
+    detail::require(opts.batch_size > 0, "evaluate: batch_size must be at least 1");
+    const std::size_t bs = std::min(opts.batch_size, data.size());
+    detail::Resident<typename M::scalar, typename M::device> res(data);
+    detail::BatchBuffers<M> buf(bs, data.size());
+    return detail::evaluate_impl(model, res, static_cast<const detail::NoLoss*>(nullptr), bs, buf);
+}
+
+/// Trains the model on `train` for opts.epochs epochs of mini-batches and
+/// returns the per-epoch history. The last batch of an epoch may be smaller.
+/// Each step: gather batch -> forward -> loss gradient (mean over the batch)
+/// -> backward -> optimizer step; metrics accumulate on the device and are
+/// read once per epoch (or per redraw of a terminal progress bar).
+template <class M, class O, Loss L>
+History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M::scalar>& train,
+            const BasicFitOptions<typename M::scalar>& opts) {
+    using T = typename M::scalar;
+    using clock = std::chrono::steady_clock;
+    check_loss_fits<L, typename M::output_shape>();
+    detail::check_dataset<M>(train, "training");
+    if (opts.validation) detail::check_dataset<M>(*opts.validation, "validation");
+    detail::require(opts.epochs >= 1, "fit: epochs must be at least 1 (got 0)");
+    detail::require(opts.batch_size >= 1, "fit: batch_size must be at least 1 (got 0)");
+    detail::require(opts.batch_size <= train.size(),
+                    "fit: batch_size " + std::to_string(opts.batch_size) + " is larger than the training set '" +
+                        train.name + "' (" + std::to_string(train.size()) + " samples); use a smaller batch");
+    detail::require(opts.out != nullptr, "fit: opts.out must point to a stream (use Verbosity::silent to print nothing)");
+
+    auto& be = model.backend();
+    const std::size_t N = train.size(), bs = opts.batch_size;
+    const std::size_t batches = (N + bs - 1) / bs;
+    detail::Resident<T, typename M::device> data(train);
+    detail::BatchBuffers<M> buf(bs, N);
+    std::unique_ptr<detail::Resident<T, typename M::device>> val;
+    std::unique_ptr<detail::BatchBuffers<M>> val_buf;
+    const std::size_t val_bs = opts.validation ? std::min<std::size_t>(std::max<std::size_t>(bs, 256), opts.validation->size()) : 0;
+    if (opts.validation) {
+        val = std::make_unique<detail::Resident<T, typename M::device>>(*opts.validation);
+        val_buf = std::make_unique<detail::BatchBuffers<M>>(val_bs, opts.validation->size());
+    }
+    model.reserve(std::max(bs, val_bs));
+
+    std::vector<std::uint32_t> perm(N);
+    std::iota(perm.begin(), perm.end(), 0u);
+    Progress progress(opts.verbose, *opts.out, opts.epochs);
+    History history;
+
+    for (std::size_t epoch = 1; epoch <= opts.epochs; ++epoch) {
+        if (opts.shuffle) model.rng().shuffle(std::span<std::uint32_t>(perm));
+        buf.index.from_host(std::span<const std::uint32_t>(perm));
+        buf.reset_acc();
+        progress.start_epoch(epoch, batches);
+        const auto t0 = clock::now();
+        std::size_t seen = 0;
+        for (std::size_t b = 0; b < batches; ++b) {
+            const std::size_t first = b * bs, n = std::min(bs, N - first);
+            gather_rows(be, n, M::input_size, data.images(), buf.index.data() + first, buf.x.data());
+            gather_labels(be, n, data.labels(), buf.index.data() + first, buf.y.data());
+            const T* out = model.forward(buf.x.data(), n, true);
+            loss(be, n, M::output_size, out, buf.y.data(), buf.dout.data(), T(1) / T(n), buf.acc.data());
+            model.backward(buf.dout.data());
+            optimizer.step(model);
+            seen += n;
+            if (progress.due(b + 1)) {
+                const auto [l, c] = buf.read(be);
+                detail::require<NumericalError>(std::isfinite(l),
+                    "fit: the training loss became non-finite in epoch " + std::to_string(epoch) + ", batch " +
+                        std::to_string(b + 1) + "; lower the learning rate or check the data for NaN/inf");
+                progress.update(b + 1, l / double(seen), c / double(seen));
+            }
+        }
+        const auto [l, c] = buf.read(be);
+        EpochStats s;
+        s.epoch = epoch;
+        s.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+        s.loss = l / double(N);
+        s.accuracy = c / double(N);
+        detail::require<NumericalError>(std::isfinite(s.loss),
+            "fit: the training loss became non-finite in epoch " + std::to_string(epoch) +
+                "; lower the learning rate or check the data for NaN/inf");
+        if (val) {
+            const Metrics vm = detail::evaluate_impl(model, *val, &loss, val_bs, *val_buf);
+            s.val_loss = vm.loss;
+            s.val_accuracy = vm.accuracy;
+        }
+        history.epochs.push_back(s);
+        progress.end_epoch(s);
+    }
+    return history;
+}
+
+}  // namespace typenet
