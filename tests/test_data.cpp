@@ -149,8 +149,8 @@ TEST(Idx, LyingHeaderDoesNotAllocate) {
     TempDir dir;
     // 2^32-1 squared fits in 64 bits: reported as truncated without allocating ~16 EiB.
     expect_idx_error(dir, {0, 0, 8, 2, 255, 255, 255, 255, 255, 255, 255, 255, 1}, {"truncated"});
-    Bytes four{0, 0, 8, 4};
-    four.resize(4 + 4 * 4, 255);  // four dimensions of 2^32-1
+    Bytes four(4 + 4 * 4, 255);  // header, then four dimensions of 2^32-1
+    four[0] = 0, four[1] = 0, four[2] = 8, four[3] = 4;
     expect_idx_error(dir, four, {"overflow"});
 }
 

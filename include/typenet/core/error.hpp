@@ -7,6 +7,7 @@
 #include <cassert>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace typenet {
 
@@ -47,10 +48,12 @@ public:
 };
 
 namespace detail {
-/// Throws E with `what` unless `ok`; keeps call sites one line long.
-template <class E = ArgumentError>
-inline void require(bool ok, const std::string& what) {
-    if (!ok) throw E(what);
+/// Throws E with `what` unless `ok`; keeps call sites one line long. A
+/// string literal is turned into a std::string only on failure, so checks on
+/// the training path cost no allocation.
+template <class E = ArgumentError, class Message>
+inline void require(bool ok, Message&& what) {
+    if (!ok) throw E(std::string(std::forward<Message>(what)));
 }
 }  // namespace detail
 

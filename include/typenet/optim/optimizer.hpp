@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "../core/error.hpp"
 
@@ -59,5 +60,33 @@ void for_each_run(const M& model, F&& f) {
     }
 }
 }  // namespace optim_detail
+
+/// What SGD, RMSprop and Adam share: the options, the step counter, the
+/// decayed learning rate and the checks every option set needs.
+template <class Options>
+class OptimizerBase {
+public:
+    /// The learning rate the next step will use: lr / (1 + decay * iterations).
+    double current_learning_rate() const { return o_.learning_rate / (1.0 + o_.decay * double(t_)); }
+    std::uint64_t iterations() const { return t_; }
+    /// For resuming from a checkpoint (the decay and Adam's bias correction depend on it).
+    void set_iterations(std::uint64_t t) { t_ = t; }
+    const Options& options() const { return o_; }
+
+protected:
+    OptimizerBase(const Options& o, const char* name) : o_(o) {
+        optim_detail::check_positive(o.learning_rate, "learning_rate", name);
+        detail::require(o.decay >= 0.0, std::string(name) + ": decay must be >= 0 (got " + std::to_string(o.decay) + ")");
+        optim_detail::check_penalty(o.penalty, name);
+    }
+    /// The penalties for a run of parameters: zero for biases.
+    template <class T>
+    std::pair<T, T> penalties(bool regularized) const {
+        return regularized ? std::pair<T, T>{T(o_.penalty.l1), T(o_.penalty.l2)} : std::pair<T, T>{T(0), T(0)};
+    }
+
+    Options o_;
+    std::uint64_t t_ = 0;
+};
 
 }  // namespace typenet

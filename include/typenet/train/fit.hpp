@@ -174,9 +174,10 @@ History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M
             seen += n;
             if (progress.due(b + 1)) {
                 const auto [l, c] = buf.read(be);
-                detail::require<NumericalError>(std::isfinite(l),
-                    "fit: the training loss became non-finite in epoch " + std::to_string(epoch) + ", batch " +
-                        std::to_string(b + 1) + "; lower the learning rate or check the data for NaN/inf");
+                if (!std::isfinite(l))
+                    throw NumericalError("fit: the training loss became non-finite in epoch " + std::to_string(epoch) +
+                                         ", batch " + std::to_string(b + 1) +
+                                         "; lower the learning rate or check the data for NaN/inf");
                 progress.update(b + 1, l / double(seen), c / double(seen));
             }
         }

@@ -8,12 +8,30 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
-#include <functional>
+#include <cstdint>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 namespace typenet::cpu_detail {
+
+/// A non-owning reference to a callable void(std::size_t): unlike
+/// std::function it never allocates, so a parallel region costs no heap
+/// allocation in the training loop.
+class TaskRef {
+public:
+    template <class F>
+    TaskRef(F& f)
+        : object_(const_cast<void*>(static_cast<const void*>(&f))),
+          call_([](void* o, std::size_t i) { (*static_cast<F*>(o))(i); }) {}
+    void operator()(std::size_t i) const { call_(object_, i); }
+
+private:
+    void* object_;
+    void (*call_)(void*, std::size_t);
+};
 
 class ThreadPool {
 public:
@@ -22,8 +40,7 @@ public:
     }
     ~ThreadPool() {
         stop_.store(true, std::memory_order_relaxed);
-        generation_.fetch_add(1, std::memory_order_release);
-        generation_.notify_all();
+        publish();
         for (auto& w : workers_) w.join();
     }
     ThreadPool(const ThreadPool&) = delete;
@@ -33,43 +50,68 @@ public:
 
     /// Runs task(i) for i in [0, size()) - i = 0 on the caller - and returns
     /// when all are done. Not re-entrant: tasks must not call run().
-    void run(const std::function<void(std::size_t)>& task) {
+    template <class F>
+    void run(F&& f) {
+        TaskRef task(f);
         if (size_ == 1) {
             task(0);
             return;
         }
-        task_ = &task;
+        task_ = task;
         pending_.store(size_ - 1, std::memory_order_relaxed);
-        generation_.fetch_add(1, std::memory_order_release);
-        generation_.notify_all();
+        publish();
         task(0);
         // Workers finish within microseconds of the caller for balanced work:
         // spin briefly before sleeping.
         for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin)
-            if (spin > 4000) pending_.wait(pending_.load(std::memory_order_acquire), std::memory_order_acquire);
+            if (spin > spin_limit) {
+                std::unique_lock lock(mutex_);
+                done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+            }
     }
 
 private:
+    // Sleeping uses a mutex and condition variables (the counters change
+    // under the mutex), so no wake-up is lost; spinning first keeps the
+    // common back-to-back regions free of system calls.
+    static constexpr int spin_limit = 4000;
+
+    void publish() {
+        {
+            std::lock_guard lock(mutex_);
+            generation_.fetch_add(1, std::memory_order_release);
+        }
+        wake_.notify_all();
+    }
+
     void work(std::size_t index) {
         std::uint64_t seen = 0;
         while (true) {
-            // Spin a little (the next parallel region usually follows soon),
-            // then sleep on the generation counter.
+            // Spin a little (the next parallel region usually follows soon), then sleep.
             for (int spin = 0; generation_.load(std::memory_order_acquire) == seen; ++spin)
-                if (spin > 4000) generation_.wait(seen, std::memory_order_acquire);
+                if (spin > spin_limit) {
+                    std::unique_lock lock(mutex_);
+                    wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+                }
             seen = generation_.load(std::memory_order_acquire);
             if (stop_.load(std::memory_order_relaxed)) return;
-            (*task_)(index);
-            if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+            task_(index);
+            if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                std::lock_guard lock(mutex_);
+                done_.notify_one();
+            }
         }
     }
 
+    static inline auto noop_ = [](std::size_t) {};
     std::size_t size_;
     std::vector<std::thread> workers_;
-    const std::function<void(std::size_t)>* task_ = nullptr;
+    TaskRef task_{noop_};
     std::atomic<std::uint64_t> generation_{0};
     std::atomic<std::size_t> pending_{0};
     std::atomic<bool> stop_{false};
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
 };
 
 }  // namespace typenet::cpu_detail

@@ -1,0 +1,82 @@
+// The training loop allocates nothing in steady state: activations,
+// gradients, workspaces and thread-pool tasks are all sized once. This test
+// replaces the global operator new to count allocations during training steps.
+#include <typenet/backend/cpu/cpu.hpp>
+#include <typenet/layers/activation.hpp>
+#include <typenet/layers/conv2d.hpp>
+#include <typenet/layers/dense.hpp>
+#include <typenet/layers/dropout.hpp>
+#include <typenet/layers/flatten.hpp>
+#include <typenet/layers/pool2d.hpp>
+#include <typenet/losses/softmax_cross_entropy.hpp>
+#include <typenet/model/model.hpp>
+#include <typenet/optim/adam.hpp>
+#include <typenet/optim/rmsprop.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<std::size_t> allocations{0};
+}  // namespace
+
+// GCC cannot see that these replacements pair malloc/free consistently.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+void* operator new(std::size_t n) {
+    if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+// Tensors use the aligned forms: count them too.
+void* operator new(std::size_t n, std::align_val_t a) {
+    if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+    const std::size_t al = static_cast<std::size_t>(a);
+    if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace tn = typenet;
+
+namespace {
+template <class Net, class Opt>
+std::size_t allocations_per_steps(Opt opt, std::size_t batch, int threads) {
+    tn::Model<Net> model{1, tn::Cpu{threads}};
+    std::vector<float> x(batch * Net::input_shape::size, 0.5f), dout(batch * 10);
+    std::vector<std::int32_t> labels(batch, 3);
+    double acc[2] = {0, 0};
+    tn::SoftmaxCrossEntropy<10> loss;
+    auto step = [&](std::size_t n) {
+        const float* y = model.forward(x.data(), n, true);
+        loss(model.backend(), n, 10, y, labels.data(), dout.data(), 1.0f / float(n), acc);
+        model.backward(dout.data());
+        opt.step(model);
+    };
+    step(batch);  // warm-up: buffers and optimizer state are allocated here
+    counting = true;
+    for (int i = 0; i < 3; ++i) step(batch);
+    step(batch / 2);  // a smaller last batch reuses the same buffers
+    counting = false;
+    return allocations.exchange(0);
+}
+}  // namespace
+
+TEST(NoAllocation, MlpTrainingSteps) {
+    using Mlp = tn::Sequential<tn::Input<784>, tn::Dense<70>, tn::Sigmoid, tn::Dense<30>, tn::Sigmoid, tn::Dense<10>>;
+    EXPECT_EQ((allocations_per_steps<Mlp>(tn::RMSprop{}, 500, 2)), 0u);
+}
+
+TEST(NoAllocation, CnnTrainingSteps) {
+    using Cnn = tn::Sequential<tn::Input<1, 28, 28>, tn::Conv2D<32, 3>, tn::ReLU, tn::MaxPool2D<2>, tn::Conv2D<64, 3>,
+                               tn::ReLU, tn::MaxPool2D<2>, tn::Conv2D<64, 3>, tn::ReLU, tn::Flatten, tn::Dropout<0.25>,
+                               tn::Dense<70>, tn::ReLU, tn::Dense<10>>;
+    EXPECT_EQ((allocations_per_steps<Cnn>(tn::Adam{}, 64, 2)), 0u);
+}
