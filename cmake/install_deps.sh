@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what typenet's build, tests, examples and benchmarks need on a
 # Debian / Ubuntu machine: a C++20 compiler, CMake, Eigen, OpenBLAS,
-# GoogleTest, Google Benchmark. Does nothing when everything is present.
+# GoogleTest, Google Benchmark, stb (PNG images). Does nothing when everything is present.
 set -euo pipefail
 
-packages=(g++ cmake make libeigen3-dev libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev)
+packages=(g++ cmake make libeigen3-dev libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev libstb-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,7 +16,7 @@ fi
 
 if ! command -v apt-get >/dev/null; then
   echo "install_deps: missing ${missing[*]}, and this is not a Debian-like system; install the equivalents" \
-       "(a C++20 compiler, CMake >= 3.25, Eigen 3, OpenBLAS, GoogleTest, Google Benchmark) by hand" >&2
+       "(a C++20 compiler, CMake >= 3.25, Eigen 3, OpenBLAS, GoogleTest, Google Benchmark, stb_image_write.h) by hand" >&2
   exit 1
 fi
 sudo=""

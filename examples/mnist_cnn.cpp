@@ -5,7 +5,8 @@
 // reports the per-epoch loss, accuracy and time and the final accuracy on the
 // 10,000 test digits. The articles' Keras run reached 99% test accuracy in 5
 // epochs, at about 4 s per epoch on a GTX 960.
-// Why: the README's main job: the whole library end to end on the CPU.
+// Why: the README's main job: the whole library end to end, on the CPU or,
+// with --device cuda, on an NVIDIA GPU (a build with TYPENET_CUDA).
 // Data: the IDX files fetched by cmake/fetch_data.sh into data/mnist (or
 // $TYPENET_DATA/mnist); pixels scaled to [0, 1].
 #include "reference_cnn.hpp"

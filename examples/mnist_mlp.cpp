@@ -8,7 +8,7 @@
 //   --net wide   784-512-10, ReLU then softmax, RMSprop, batch 128, 5 epochs
 //                (the articles' CPU-vs-GPU comparison used batch 30000).
 // Why: the smallest end-to-end use of typenet: a network type, a model on the
-// CPU backend, fit, evaluate.
+// CPU backend (or the CUDA one with --device cuda), fit, evaluate.
 // Data: the IDX files fetched by cmake/fetch_data.sh into data/mnist (or
 // $TYPENET_DATA/mnist). Both networks end in raw scores; the fused
 // SoftmaxCrossEntropy loss applies the softmax.
@@ -18,6 +18,7 @@
 #include <iostream>
 
 #include "example_args.hpp"
+#include "example_device.hpp"
 
 namespace tn = typenet;
 
@@ -30,8 +31,10 @@ static_assert(SmallMlp::parameter_count == 57'390);
 static_assert(WideMlp::parameter_count == 407'050);
 
 namespace {
-const char* usage =
-    "usage: mnist_mlp [--net small|small-sigmoid|wide] [--epochs N] [--batch N] [--lr X] [--threads N] [--seed N] [--data DIR]\n"
+const std::string usage =
+    std::string("usage: mnist_mlp [--net small|small-sigmoid|wide] [--device cpu|cuda] [--epochs N] [--batch N] "
+                "[--lr X] [--threads N] [--seed N] [--data DIR]\n") +
+    example::device_usage +
     "  --net      small: 784-70-30-10 sigmoid (default, 35 epochs, batch 500)\n"
     "             small-sigmoid: the same with sigmoid outputs and binary cross-entropy\n"
     "             wide:  784-512-10 ReLU (5 epochs, batch 128)\n"
@@ -41,7 +44,6 @@ const char* usage =
     "  --decay    learning-rate decay, lr / (1 + decay * step) (default: small 0.02, wide 0)\n"
     "  --l2       L2 penalty on weights (default: small 5e-5, wide 0)\n"
     "  --standardize yes|no  zero-mean unit-variance inputs (default no: pixels in [0,1])\n"
-    "  --threads  CPU threads for matrix products (default: all cores)\n"
     "  --seed     seed of weight init and shuffling (default 42)\n"
     "  --data     directory holding mnist/ (default $TYPENET_DATA, else the source tree's data/)\n";
 
@@ -65,21 +67,22 @@ int run(const example::Args& args, Defaults d) {
     std::cout << "MNIST: " << mnist.train.size() << " training and " << mnist.test.size() << " test images from "
               << data_root << "/mnist\n";
 
-    const int threads = int(args.get_int("--threads", tn::Cpu::default_threads()));
-    tn::Model<Net> model{std::uint64_t(args.get_int("--seed", 42)), tn::Cpu{threads}};
-    std::cout << tn::summary(model);
-    std::cout << "CPU backend, " << threads << " thread(s); RMSprop; batch " << batch << "; " << epochs << " epochs\n";
+    // The same code for every backend: `backend` is a tn::Cpu or a tn::Cuda.
+    return example::with_device(args, [&](auto backend, const std::string& device) {
+        tn::Model<Net, decltype(backend)> model{std::uint64_t(args.get_int("--seed", 42)), backend};
+        std::cout << tn::summary(model) << device << "; RMSprop; batch " << batch << "; " << epochs << " epochs\n";
 
-    tn::RMSprop opt{{.learning_rate = args.get_double("--lr", d.lr),
-                     .decay = args.get_double("--decay", d.decay),
-                     .penalty = {.l2 = args.get_double("--l2", d.l2)}}};
-    const auto history = tn::fit(model, opt, Loss{}, mnist.train,
-                                 {.epochs = epochs, .batch_size = batch, .validation = &mnist.test});
-    const auto test = tn::evaluate(model, mnist.test, Loss{});
-    std::cout << "test accuracy " << test.accuracy * 100 << "%  (loss " << test.loss << ")\n"
-              << "training time " << history.total_seconds() << " s, " << history.total_seconds() / double(epochs)
-              << " s per epoch\n";
-    return 0;
+        tn::RMSprop opt{{.learning_rate = args.get_double("--lr", d.lr),
+                         .decay = args.get_double("--decay", d.decay),
+                         .penalty = {.l2 = args.get_double("--l2", d.l2)}}};
+        const auto history = tn::fit(model, opt, Loss{}, mnist.train,
+                                     {.epochs = epochs, .batch_size = batch, .validation = &mnist.test});
+        const auto test = tn::evaluate(model, mnist.test, Loss{});
+        std::cout << "test accuracy " << test.accuracy * 100 << "%  (loss " << test.loss << ")\n"
+                  << "training time " << history.total_seconds() << " s, " << history.total_seconds() / double(epochs)
+                  << " s per epoch\n";
+        return 0;
+    });
 }
 }  // namespace
 

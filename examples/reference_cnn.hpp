@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "example_args.hpp"
+#include "example_device.hpp"
 
 namespace example {
 
@@ -27,12 +28,12 @@ static_assert(ReferenceCnn::parameter_count == 96'844);
 inline const char* cnn_usage(const char* program) {
     static std::string s;
     s = std::string("usage: ") + program +
-        " [--epochs N] [--batch N] [--lr X] [--decay X] [--threads N] [--seed N] [--data DIR]\n"
+        " [--device cpu|cuda] [--epochs N] [--batch N] [--lr X] [--decay X] [--threads N] [--seed N] [--data DIR]\n" +
+        device_usage +
         "  --epochs   epochs to train (default 5 for MNIST, 10 for Fashion-MNIST)\n"
         "  --batch    mini-batch size (default 64)\n"
         "  --lr       RMSprop learning rate (default 0.001, Keras' default)\n"
         "  --decay    learning-rate decay, lr / (1 + decay * step) (default 0.001)\n"
-        "  --threads  CPU threads (default: all cores, or $TYPENET_THREADS)\n"
         "  --seed     seed of weight init and shuffling (default 42)\n"
         "  --data     directory holding mnist/ and fashion-mnist/ (default $TYPENET_DATA, else the source tree's "
         "data/)\n";
@@ -44,16 +45,17 @@ inline std::filesystem::path data_root(const Args& args) {
     return args.get("--data", env && *env ? env : TYPENET_EXAMPLE_DATA_DIR);
 }
 
-/// Trains ReferenceCnn on `data` (default_epochs unless --epochs) with RMSprop and prints the summary, the
-/// per-epoch metrics and the final test accuracy. Returns the test accuracy.
-inline double train_reference_cnn(const Args& args, const tn::Split& data, std::size_t default_epochs = 5) {
-    const int threads = int(args.get_int("--threads", tn::Cpu::default_threads()));
+/// Trains ReferenceCnn on `data` (default_epochs unless --epochs) with RMSprop on `backend` and prints the
+/// summary, the per-epoch metrics and the final test accuracy. Returns the test accuracy.
+template <class Backend>
+double train_reference_cnn_on(const Args& args, const tn::Split& data, std::size_t default_epochs, Backend backend,
+                              const std::string& device) {
     const auto epochs = std::size_t(args.get_int("--epochs", long(default_epochs)));
     const auto batch = std::size_t(args.get_int("--batch", 64));
-    tn::Model<ReferenceCnn> model{std::uint64_t(args.get_int("--seed", 42)), tn::Cpu{threads}};
+    tn::Model<ReferenceCnn, Backend> model{std::uint64_t(args.get_int("--seed", 42)), backend};
     const double lr = args.get_double("--lr", 1e-3), decay = args.get_double("--decay", 1e-3);
-    std::cout << tn::summary(model) << "CPU backend, " << threads << " thread(s); RMSprop lr " << lr << " decay "
-              << decay << "; batch " << batch << "; " << epochs << " epochs\n";
+    std::cout << tn::summary(model) << device << "; RMSprop lr " << lr << " decay " << decay << "; batch " << batch
+              << "; " << epochs << " epochs\n";
 
     // A decaying rate (about lr/5 by the last of 5 epochs at batch 64) steadies
     // the last epochs, where a constant rate left the test accuracy jumping.
@@ -65,6 +67,13 @@ inline double train_reference_cnn(const Args& args, const tn::Split& data, std::
               << "training time " << history.total_seconds() << " s, " << history.total_seconds() / double(epochs)
               << " s per epoch at batch " << batch << "\n";
     return test.accuracy;
+}
+
+/// train_reference_cnn_on with the backend --device names.
+inline double train_reference_cnn(const Args& args, const tn::Split& data, std::size_t default_epochs = 5) {
+    return with_device(args, [&](auto backend, const std::string& device) {
+        return train_reference_cnn_on(args, data, default_epochs, backend, device);
+    });
 }
 
 }  // namespace example

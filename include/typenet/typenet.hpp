@@ -10,10 +10,15 @@
 #include "core/random.hpp"
 #include "core/shape.hpp"
 #include "core/tensor.hpp"
+#include "core/version.hpp"
 #include "data/dataset.hpp"
 #include "data/idx.hpp"
 #include "data/mnist.hpp"
 #include "data/transform.hpp"
+#include "io/checkpoint.hpp"
+#include "io/safetensors.hpp"
+#include "io/save_load.hpp"
+#include "io/snapshot.hpp"
 #include "layers/activation.hpp"
 #include "layers/batchnorm.hpp"
 #include "layers/conv2d.hpp"
@@ -28,8 +33,17 @@
 #include "model/model.hpp"
 #include "model/sequential.hpp"
 #include "model/summary.hpp"
+#include "model/transfer.hpp"
 #include "optim/adam.hpp"
 #include "optim/rmsprop.hpp"
 #include "optim/sgd.hpp"
 #include "train/fit.hpp"
+#include "train/inspect.hpp"
 #include "train/predict.hpp"
+
+// The CUDA backend (tn::Cuda), when this source is compiled by nvcc or the
+// target links typenet::cuda (which defines TYPENET_CUDA). Its header holds
+// kernels, so such a source must be compiled as CUDA; it says so if not.
+#if defined(__CUDACC__) || defined(TYPENET_CUDA)
+#include "backend/cuda/cuda.cuh"
+#endif

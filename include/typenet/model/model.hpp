@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -144,10 +145,23 @@ public:
     /// Back-propagates dout ((n, output_size), the loss gradient of the last
     /// forward's output), writing parameter gradients; also the input
     /// gradient into dinput when it is not null.
-    void backward(const T* dout, T* dinput = nullptr) {
+    void backward(const T* dout, T* dinput = nullptr) { backward_from(layer_count - 1, dout, dinput); }
+
+    /// Back-propagates from inside the network: d_layer_output ((n, output of
+    /// layer `layer_index`...), device memory) is the gradient of some scalar
+    /// with respect to that layer's output in the last forward; layers after
+    /// it are skipped. Used to ask what input excites an inner feature map
+    /// (viz/maximize.hpp). Side effect: overwrites the parameter gradients of
+    /// layers 0..layer_index, as backward does for all layers.
+    void backward_from(std::size_t layer_index, const T* d_layer_output, T* dinput = nullptr) {
         TYPENET_ASSERT(input_ != nullptr);
-        const T* dy = dout;
+        if (layer_index >= layer_count)  // not require(): no message string built on the training path
+            throw ArgumentError("Model::backward_from: layer " + std::to_string(layer_index) +
+                                " does not exist (the network has " + std::to_string(layer_count) + " layers)");
+        const T* dy = d_layer_output;
         for_each_layer_reverse([&]<std::size_t I, class BL>() {
+            if constexpr (I > 0)  // (I = 0 is never skipped; nvcc warns on `0 > unsigned`)
+                if (I > layer_index) return;
             auto io = make_io<I, BL>();
             io.dy = dy;
             io.dx = (I == 0) ? dinput : grad_[I % 2].data();
@@ -191,18 +205,20 @@ public:
     }
 
 private:
+    // get takes the layer as std::type_identity<BL>: a lambda whose template
+    // parameter appears in no function parameter draws a warning from nvcc.
     template <class Get>
     static constexpr std::array<std::size_t, layer_count + 1> prefix(Get get) {
         std::array<std::size_t, layer_count + 1> r{};
         [&]<std::size_t... I>(std::index_sequence<I...>) {
-            ((r[I + 1] = r[I] + get.template operator()<layer<I>>()), ...);
+            ((r[I + 1] = r[I] + get(std::type_identity<layer<I>>{})), ...);
         }(std::make_index_sequence<layer_count>{});
         return r;
     }
-    static constexpr auto param_offset = prefix([]<class BL>() { return BL::parameter_count; });
-    static constexpr auto buffer_offset = prefix([]<class BL>() { return BL::buffer_count; });
-    static constexpr auto scratch_offset = prefix([]<class BL>() { return BL::scratch_per_sample; });
-    static constexpr auto index_scratch_offset = prefix([]<class BL>() { return BL::index_scratch_per_sample; });
+    static constexpr auto param_offset = prefix([]<class BL>(std::type_identity<BL>) { return BL::parameter_count; });
+    static constexpr auto buffer_offset = prefix([]<class BL>(std::type_identity<BL>) { return BL::buffer_count; });
+    static constexpr auto scratch_offset = prefix([]<class BL>(std::type_identity<BL>) { return BL::scratch_per_sample; });
+    static constexpr auto index_scratch_offset = prefix([]<class BL>(std::type_identity<BL>) { return BL::index_scratch_per_sample; });
     static constexpr std::size_t buffer_total = buffer_offset[layer_count];
     static constexpr std::size_t scratch_total = scratch_offset[layer_count];
     static constexpr std::size_t index_scratch_total = index_scratch_offset[layer_count];

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <type_traits>
@@ -14,6 +15,7 @@
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
 #include "../data/dataset.hpp"
+#include "../io/checkpoint.hpp"
 #include "../losses/loss.hpp"
 #include "../optim/optimizer.hpp"
 #include "history.hpp"
@@ -30,6 +32,9 @@ struct BasicFitOptions {
     const BasicDataset<T>* validation = nullptr;  // evaluated after each epoch when set
     Verbosity verbose = Verbosity::automatic;
     std::ostream* out = &std::cout;
+    std::filesystem::path checkpoint_path{};  // checkpoint file written / resumed from (io/checkpoint.hpp)
+    std::size_t checkpoint_every = 0;         // write a checkpoint after every N epochs; 0 = never
+    bool resume = false;                      // if checkpoint_path exists: restore it, continue after its epoch
 };
 using FitOptions = BasicFitOptions<float>;
 
@@ -122,6 +127,9 @@ Metrics evaluate(M& model, const BasicDataset<typename M::scalar>& data, Evaluat
 /// Each step: gather batch -> forward -> loss gradient (mean over the batch)
 /// -> backward -> optimizer step; metrics accumulate on the device and are
 /// read once per epoch (or per redraw of a terminal progress bar).
+/// With opts.checkpoint_every = k a checkpoint is written to opts.checkpoint_path
+/// after every k-th epoch; with opts.resume a run restarts after the epoch of
+/// that checkpoint (and returns only the epochs it trained; none if complete).
 template <class M, class O, Loss L>
 History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M::scalar>& train,
             const BasicFitOptions<typename M::scalar>& opts) {
@@ -136,6 +144,13 @@ History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M
                     "fit: batch_size " + std::to_string(opts.batch_size) + " is larger than the training set '" +
                         train.name + "' (" + std::to_string(train.size()) + " samples); use a smaller batch");
     detail::require(opts.out != nullptr, "fit: opts.out must point to a stream (use Verbosity::silent to print nothing)");
+    detail::require((opts.checkpoint_every == 0 && !opts.resume) || !opts.checkpoint_path.empty(),
+                    "fit: checkpoint_every and resume need opts.checkpoint_path; set it to the checkpoint file");
+    // Resuming restores weights, optimizer state and the Rng as they were after
+    // the saved epoch, so the remaining epochs repeat the uninterrupted run's.
+    std::size_t first_epoch = 1;
+    if (opts.resume && std::filesystem::exists(opts.checkpoint_path))
+        first_epoch = load_checkpoint(opts.checkpoint_path, model, optimizer) + 1;
 
     auto& be = model.backend();
     const std::size_t N = train.size(), bs = opts.batch_size;
@@ -156,7 +171,10 @@ History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M
     Progress progress(opts.verbose, *opts.out, opts.epochs);
     History history;
 
-    for (std::size_t epoch = 1; epoch <= opts.epochs; ++epoch) {
+    for (std::size_t epoch = first_epoch; epoch <= opts.epochs; ++epoch) {
+        // Each epoch's order depends on the Rng state alone (not on the last
+        // epoch's order), so a checkpoint's Rng state is enough to resume.
+        std::iota(perm.begin(), perm.end(), 0u);
         if (opts.shuffle) model.rng().shuffle(std::span<std::uint32_t>(perm));
         buf.index.from_host(std::span<const std::uint32_t>(perm));
         buf.reset_acc();
@@ -196,6 +214,8 @@ History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M
             s.val_accuracy = vm.accuracy;
         }
         history.epochs.push_back(s);
+        if (opts.checkpoint_every > 0 && epoch % opts.checkpoint_every == 0)
+            save_checkpoint(opts.checkpoint_path, model, optimizer, epoch);
         progress.end_epoch(s);
     }
     return history;

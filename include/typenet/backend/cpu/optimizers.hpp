@@ -4,59 +4,114 @@
 // optimizer's state. Penalties are folded into the gradient first:
 // g' = g + l1 * sign(w) + 2 * l2 * w, i.e. the loss gains l1*|w|_1 + l2*|w|_2^2
 // (the Keras regularizer convention). Callers pass l1 = l2 = 0 for biases.
+//
+// The updates are Eigen array expressions over chunks split across the Cpu's
+// pool: a plain loop keeps std::sqrt scalar (errno semantics block GCC's
+// vectoriser), which made the RMSprop step ~30% of a wide MLP's training step.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
-namespace typenet {
+#include <Eigen/Core>
 
-class Cpu;
+#include "cpu.hpp"
+
+namespace typenet {
 
 namespace cpu_detail {
 template <class T>
-inline T penalised(T g, T w, T l1, T l2) {
-    return g + l1 * T((w > 0) - (w < 0)) + T(2) * l2 * w;
+using ParamArr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using CParamArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+// Below this many parameters an update runs on the calling thread.
+inline constexpr std::size_t optimizer_parallel_min = std::size_t{1} << 15;
+
+/// Calls f(first, count) over [0, n) in one chunk per pool thread.
+template <class F>
+void for_chunks(const Cpu& be, std::size_t n, F&& f) {
+    if (n < optimizer_parallel_min) {
+        f(std::size_t{0}, n);
+        return;
+    }
+    be.parallel_for(n, [&](std::size_t begin, std::size_t end) { f(begin, end - begin); });
+}
+
+/// g' = g + l1 sign(w) + 2 l2 w, into out (may alias nothing else).
+template <class T>
+void penalised_gradient(std::size_t n, const T* w, const T* g, T l1, T l2, T* out) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = g[i] + l1 * T((w[i] > 0) - (w[i] < 0)) + T(2) * l2 * w[i];
+}
+
+/// Runs update(first, count, gradient) with the penalised gradient of the
+/// chunk; without penalties the gradient is g itself (no copy). Penalised
+/// chunks go through a stack buffer, so nothing is allocated.
+template <class T, class Update>
+void with_gradient(const Cpu& be, std::size_t n, const T* w, const T* g, T l1, T l2, Update&& update) {
+    for_chunks(be, n, [&](std::size_t first, std::size_t count) {
+        if (l1 == T(0) && l2 == T(0)) {
+            update(first, count, g + first);
+            return;
+        }
+        constexpr std::size_t block = 1024;
+        T buffer[block];
+        for (std::size_t b = 0; b < count; b += block) {
+            const std::size_t m = std::min(block, count - b);
+            penalised_gradient(m, w + first + b, g + first + b, l1, l2, buffer);
+            update(first + b, m, buffer);
+        }
+    });
 }
 }  // namespace cpu_detail
 
 /// SGD with momentum (Keras form): v = momentum*v - lr*g; w += v, or with
 /// Nesterov w += momentum*v - lr*g. With momentum 0, v is not touched.
 template <class T>
-void sgd_update(const Cpu&, std::size_t n, T* w, const T* g, T* v, T lr, T momentum, bool nesterov, T l1, T l2) {
-    for (std::size_t i = 0; i < n; ++i) {
-        const T gi = cpu_detail::penalised(g[i], w[i], l1, l2);
+void sgd_update(const Cpu& be, std::size_t n, T* w, const T* g, T* v, T lr, T momentum, bool nesterov, T l1, T l2) {
+    using namespace cpu_detail;
+    with_gradient(be, n, w, g, l1, l2, [&](std::size_t first, std::size_t m, const T* gp) {
+        ParamArr<T> W(w + first, Eigen::Index(m));
+        CParamArr<T> G(gp, Eigen::Index(m));
         if (momentum == T(0)) {
-            w[i] -= lr * gi;
-            continue;
+            W -= lr * G;
+            return;
         }
-        v[i] = momentum * v[i] - lr * gi;
-        w[i] += nesterov ? momentum * v[i] - lr * gi : v[i];
-    }
+        ParamArr<T> V(v + first, Eigen::Index(m));
+        V = momentum * V - lr * G;
+        if (nesterov) W += momentum * V - lr * G;
+        else W += V;
+    });
 }
 
 /// RMSprop (Keras / TensorFlow form): s = rho*s + (1-rho)*g^2;
 /// w -= lr * g / (sqrt(s) + eps).
 template <class T>
-void rmsprop_update(const Cpu&, std::size_t n, T* w, const T* g, T* s, T lr, T rho, T eps, T l1, T l2) {
-    for (std::size_t i = 0; i < n; ++i) {
-        const T gi = cpu_detail::penalised(g[i], w[i], l1, l2);
-        s[i] = rho * s[i] + (T(1) - rho) * gi * gi;
-        w[i] -= lr * gi / (std::sqrt(s[i]) + eps);
-    }
+void rmsprop_update(const Cpu& be, std::size_t n, T* w, const T* g, T* s, T lr, T rho, T eps, T l1, T l2) {
+    using namespace cpu_detail;
+    with_gradient(be, n, w, g, l1, l2, [&](std::size_t first, std::size_t m, const T* gp) {
+        ParamArr<T> W(w + first, Eigen::Index(m)), S(s + first, Eigen::Index(m));
+        CParamArr<T> G(gp, Eigen::Index(m));
+        S = rho * S + (T(1) - rho) * G.square();
+        W -= lr * G / (S.sqrt() + eps);
+    });
 }
 
 /// Adam with bias correction: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
 /// w -= lr * (m / c1) / (sqrt(v / c2) + eps), with c1 = 1-b1^t, c2 = 1-b2^t.
 template <class T>
-void adam_update(const Cpu&, std::size_t n, T* w, const T* g, T* m, T* v, T lr, T beta1, T beta2, T eps, T c1, T c2,
+void adam_update(const Cpu& be, std::size_t n, T* w, const T* g, T* m, T* v, T lr, T beta1, T beta2, T eps, T c1, T c2,
                  T l1, T l2) {
-    for (std::size_t i = 0; i < n; ++i) {
-        const T gi = cpu_detail::penalised(g[i], w[i], l1, l2);
-        m[i] = beta1 * m[i] + (T(1) - beta1) * gi;
-        v[i] = beta2 * v[i] + (T(1) - beta2) * gi * gi;
-        w[i] -= lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + eps);
-    }
+    using namespace cpu_detail;
+    with_gradient(be, n, w, g, l1, l2, [&](std::size_t first, std::size_t count, const T* gp) {
+        ParamArr<T> W(w + first, Eigen::Index(count)), M(m + first, Eigen::Index(count)),
+            V(v + first, Eigen::Index(count));
+        CParamArr<T> G(gp, Eigen::Index(count));
+        M = beta1 * M + (T(1) - beta1) * G;
+        V = beta2 * V + (T(1) - beta2) * G.square();
+        W -= lr * (M / c1) / ((V / c2).sqrt() + eps);
+    });
 }
 
 }  // namespace typenet

@@ -1,0 +1,85 @@
+// bench_conv - the reference CNN's three convolutions: forward, backward-data
+// and backward-filter (with the bias gradient), at batch 64 and 256.
+//
+// FLOPs are the direct convolution's 2*N*C_out*OH*OW*C_in*KH*KW per product;
+// the CPU backend's im2col / col2im copies are not counted, so %peak (of the
+// shared 2048^3 SGEMM rate, see bench_gemm) shows what they cost. fit skips
+// bwd_data for the first convolution (no input gradient is needed there).
+#include "bench_common.hpp"
+
+namespace {
+
+using namespace bench;
+
+struct ConvShape {
+    const char* layer;
+    std::size_t c_in, h, w, c_out, k;
+};
+
+// (1,28,28)->(32,26,26), (32,13,13)->(64,11,11), (64,5,5)->(64,3,3): valid padding, stride 1.
+constexpr ConvShape conv_shapes[] = {{"conv1", 1, 28, 28, 32, 3}, {"conv2", 32, 13, 13, 64, 3}, {"conv3", 64, 5, 5, 64, 3}};
+constexpr std::size_t batches[] = {64, 256};
+
+enum class Pass { fwd, bwd_data, bwd_filter };
+constexpr const char* pass_name[] = {"conv/fwd", "conv/bwd_data", "conv/bwd_filter"};
+
+template <class B>
+void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, int threads) {
+    guarded(state, [&] {
+        const double peak = sgemm_peak_gflops<B>(threads);
+        B be = make_backend<B>(threads);
+        const auto g = tn::make_conv2d_geometry(n, s.c_in, s.h, s.w, s.c_out, s.k, s.k, 1, 1, tn::Padding::valid);
+        auto x = random_tensor<B>(g.input_size(), 1, 0.0, 1.0);  // (N,C_in,H,W), non-negative like ReLU outputs
+        auto w = random_tensor<B>(g.weight_size(), 2);           // (C_out,C_in,KH,KW)
+        auto bias = random_tensor<B>(g.c_out, 3);                // (C_out)
+        auto y = random_tensor<B>(g.output_size(), 4);           // (N,C_out,OH,OW), also dy
+        auto dx = random_tensor<B>(g.input_size(), 5);           // (N,C_in,H,W)
+        auto dw = random_tensor<B>(g.weight_size(), 6);
+        auto db = random_tensor<B>(g.c_out, 7);
+        DeviceTensor<B> workspace(tn::Dims{std::max<std::size_t>(conv2d_workspace(be, g), 1)});
+        const double seconds = time_iterations(state, be, [&] {
+            switch (p) {  // the calls of layers/conv2d.hpp
+                case Pass::fwd:
+                    conv2d_forward(be, g, x.data(), w.data(), bias.data(), y.data(), workspace.data());
+                    break;
+                case Pass::bwd_data:
+                    conv2d_backward_data(be, g, y.data(), w.data(), dx.data(), workspace.data());
+                    break;
+                case Pass::bwd_filter:
+                    conv2d_backward_filter(be, g, x.data(), y.data(), dw.data(), db.data(), workspace.data());
+                    break;
+            }
+        });
+        const double flops = 2.0 * double(g.n * g.c_out * g.out_h * g.out_w) * double(g.c_in * g.kh * g.kw);
+        set_counters(state, seconds, {.flops = flops, .images = double(n)}, peak);
+    });
+}
+
+template <class B>
+void register_backend() {
+    for (const int t : threads_for<B>())
+        for (const Pass p : {Pass::fwd, Pass::bwd_data, Pass::bwd_filter})
+            for (const ConvShape& s : conv_shapes)
+                for (const std::size_t n : batches) {
+                    const std::string shape = std::string(s.layer) + "." + std::to_string(s.c_in) + "x" +
+                                              std::to_string(s.h) + "x" + std::to_string(s.w) + "-" +
+                                              std::to_string(s.c_out) + "k" + std::to_string(s.k) +
+                                              "/batch:" + std::to_string(n);
+                    benchmark::RegisterBenchmark(case_name<B>(pass_name[int(p)], shape, t).c_str(), conv_pass<B>,
+                                                 s, n, p, t)
+                        ->UseManualTime()
+                        ->Unit(benchmark::kMicrosecond);
+                }
+}
+
+void register_cases() {
+    register_backend<tn::Cpu>();
+#if defined(TYPENET_CUDA) && defined(__CUDACC__)
+    // CUDA hook: the same cases on cuDNN (%peak of a 2048^3 cuBLAS SGEMM).
+    if (cuda_available()) register_backend<tn::Cuda>();
+#endif
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return bench::run_main(argc, argv, register_cases); }

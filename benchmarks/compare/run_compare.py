@@ -1,0 +1,277 @@
+#!/usr/bin/python3
+"""Side-by-side training speed of typenet and PyTorch on the same machine.
+
+For each configuration (reference CNN at batch 64 and 256, MLP 784-70-30-10 at
+batch 500, MLP 784-512-10 at batch 128) it trains one epoch of real MNIST with
+typenet (compare_typenet) and with PyTorch (torch_epoch.py), alternating the
+two, several times each, every run a fresh process with the same settings:
+architecture, initialisation, RMSprop (lr 1e-3, rho 0.9, eps 1e-7), batch size,
+thread count, data resident in memory. It prints a Markdown table (seconds per
+epoch, median and min; images/s; test accuracy; the time ratio typenet/PyTorch)
+and writes it, with the machine and versions, to benchmarks/results/.
+
+  benchmarks/compare/run_compare.py                 # CPU, 2 threads, 3 repetitions
+  benchmarks/compare/run_compare.py --quick         # MLPs only, 2 repetitions: a smoke run
+  benchmarks/compare/run_compare.py --device cuda   # GPU: typenet on CUDA, PyTorch eager and compiled
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+TRAIN_SIZE = 60000
+
+# (label, net, batch)
+CONFIGS = [("CNN, batch 64", "cnn", 64), ("CNN, batch 256", "cnn", 256),
+           ("MLP 784-70-30-10, batch 500", "mlp_small", 500), ("MLP 784-512-10, batch 128", "mlp_wide", 128)]
+
+
+def fail(msg):
+    sys.exit("run_compare: error: " + msg)
+
+
+def run_json(cmd, env):
+    """Runs cmd; returns its JSON lines (dicts). Fails with its stderr on a non-zero exit."""
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        fail(f"command failed (exit {p.returncode}): {shlex.join(cmd)}\n{p.stderr.strip()}\n{p.stdout.strip()}")
+    lines = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        fail(f"no JSON output from: {shlex.join(cmd)}\n{p.stderr.strip()}")
+    return lines
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def slug(s):
+    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")
+
+
+def load_average():
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=2, help="threads for both libraries (default 2)")
+    p.add_argument("--reps", type=int, default=None, help="runs per library and configuration (default 3; --quick 2)")
+    p.add_argument("--quick", action="store_true", help="MLP configurations only, 2 repetitions: checks the "
+                   "pipeline, measures nothing (the results file gets a -smoke suffix)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--only", default="", help="comma-separated nets to run (cnn, mlp_small, mlp_wide)")
+    p.add_argument("--data", default=os.path.join(os.environ.get("TYPENET_DATA") or os.path.join(ROOT, "data"), "mnist"))
+    p.add_argument("--build", default=os.path.join(ROOT, "build"), help="typenet build directory (default build/)")
+    p.add_argument("--python", default="/usr/bin/python3", help="Python with PyTorch (default /usr/bin/python3)")
+    p.add_argument("--torch-env", action="append", default=[], metavar="'NAME=VALUE ...'",
+                   help="adds a PyTorch eager variant run with these variables as well (repeatable), e.g. "
+                        "--torch-env OMP_WAIT_POLICY=passive")
+    p.add_argument("--machine", default=None, help="machine name for the results file (default: from the CPU/GPU)")
+    p.add_argument("--out", default=None, help="results file (default benchmarks/results/<date>-<machine>.md)")
+    a = p.parse_args()
+    if a.reps is None:
+        a.reps = 2 if a.quick else 3
+    if a.threads < 1 or a.reps < 1:
+        fail("--threads and --reps must be at least 1")
+    return a
+
+
+def check_inputs(a):
+    missing = [f for f in MNIST_FILES if not os.path.isfile(os.path.join(a.data, f))]
+    if missing:
+        fail(f"MNIST is missing in '{a.data}' ({', '.join(missing)}); run cmake/fetch_data.sh from the repository "
+             "root (or set TYPENET_DATA / pass --data DIR holding the four IDX files)")
+    exe = os.path.join(a.build, "benchmarks", "compare_typenet")
+    if not os.access(exe, os.X_OK):
+        fail(f"'{exe}' not found; build it first: cmake -S . -B {a.build} && cmake --build {a.build} -j2 "
+             "--target compare_typenet")
+    if not os.access(a.python, os.X_OK):
+        fail(f"no Python at '{a.python}'; pass --python with the interpreter that has PyTorch")
+    return exe
+
+
+def environments(threads):
+    """The thread settings each library gets, as (typenet's, PyTorch's) variable dicts."""
+    n = str(threads)
+    # Debian's PyTorch runs its GEMMs on OpenBLAS's own thread pool (libblas.so.3 is OpenBLAS there):
+    # its size is part of the thread budget too.
+    return {"TYPENET_THREADS": n}, {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
+
+
+def parse_env(spec):
+    """'K=V K2=V2' -> dict; fails on a malformed item."""
+    out = {}
+    for item in spec.split():
+        k, eq, v = item.partition("=")
+        if not eq or not k:
+            fail(f"--torch-env takes 'NAME=VALUE ...', got '{spec}'")
+        out[k] = v
+    return out
+
+
+def torch_info(python, env):
+    """PyTorch's version, abilities, and the BLAS / OpenMP libraries it actually loaded."""
+    code = ("import json, os, re, torch; cfg = torch.__config__.show(); "
+            "keys = ('BLAS_INFO', 'USE_MKLDNN', 'USE_OPENMP'); "
+            "build = [m for k in keys for m in re.findall(k + '=[^,]*', cfg)]; "
+            "libs = sorted({os.path.realpath(l.split()[-1]) for l in open('/proc/self/maps') "
+            "if re.search(r'(blas|gomp|iomp|dnnl|mkl)[^/]*\\.so', l)}); "
+            "print(json.dumps({'version': torch.__version__, 'compile': hasattr(torch, 'compile'), "
+            "'cuda': torch.cuda.is_available(), 'build': ', '.join(build), 'libs': libs, "
+            "'gpu': torch.cuda.get_device_name(0) if torch.cuda.is_available() else ''}))")
+    return run_json([python, "-c", code], env)[0]
+
+
+def runners(a, exe, tinfo, tn_info):
+    """The (name, command, extra environment) triples compared per configuration; the first is typenet."""
+    def typenet(net, batch):
+        return [exe, "--net", net, "--batch", str(batch), "--epochs", "1", "--threads", str(a.threads),
+                "--data", a.data, "--device", a.device]
+
+    def torch(variant):
+        return lambda net, batch: [a.python, os.path.join(HERE, "torch_epoch.py"), "--net", net, "--batch",
+                                   str(batch), "--epochs", "1", "--threads", str(a.threads), "--data", a.data,
+                                   "--device", a.device, "--variant", variant]
+
+    if a.device == "cuda":
+        if not tn_info.get("cuda"):
+            fail("compare_typenet was built without the CUDA backend; on the GPU machine configure with "
+                 "-DTYPENET_CUDA=ON, rebuild compare_typenet, and run again")
+        if not tinfo.get("cuda"):
+            fail(f"PyTorch at '{a.python}' sees no GPU (torch {tinfo['version']}); use --python with a CUDA build")
+    tn_env, torch_env = environments(a.threads)
+    out = [("typenet", typenet, tn_env), ("PyTorch eager", torch("eager"), torch_env)]
+    # Each --torch-env adds a PyTorch variant with those variables on top (e.g. OMP_WAIT_POLICY=passive).
+    for spec in a.torch_env:
+        out.append((f"PyTorch eager [{spec}]", torch("eager"), dict(torch_env, **parse_env(spec))))
+    if a.device == "cuda":
+        if tinfo.get("compile"):
+            out.append(("PyTorch torch.compile", torch("compile"), torch_env))
+        else:
+            print(f"note: torch {tinfo['version']} has no torch.compile; the compiled variant is skipped")
+    return out
+
+
+def measure(a, libs):
+    """results[(net, batch)][lib] = list of run dicts, runs interleaved per configuration."""
+    configs = [c for c in CONFIGS if (not a.quick or c[1] != "cnn") and (not a.only or c[1] in a.only.split(","))]
+    if not configs:
+        fail(f"--only '{a.only}' selects no configuration (nets: cnn, mlp_small, mlp_wide)")
+    results = {}
+    for label, net, batch in configs:
+        runs = results.setdefault((label, net, batch), {name: [] for name, _, _ in libs})
+        for rep in range(a.reps):
+            # Alternate which library goes first, so a drift in machine load hits both alike.
+            order = libs if rep % 2 == 0 else list(reversed(libs))
+            for name, cmd, env in order:
+                r = run_json(cmd(net, batch), dict(os.environ, **env))[-1]
+                runs[name].append(r)
+                print(f"  {label:30s} {name:22s} run {rep + 1}/{a.reps}: {r['seconds']:.3f} s, "
+                      f"test accuracy {100 * r['test_accuracy']:.2f}%", flush=True)
+    return results
+
+
+def table(results, libs):
+    head = ("| configuration | library | s/epoch (median) | s/epoch (min) | images/s | test accuracy (median) "
+            "| time ratio typenet/this |\n|---|---|---:|---:|---:|---:|---:|")
+    rows = [head]
+    for (label, net, batch), runs in results.items():
+        med = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
+        for name, _, _ in libs:
+            rs = runs[name]
+            acc = statistics.median(r["test_accuracy"] for r in rs)
+            ratio = "—" if name == "typenet" else f"{med['typenet'] / med[name]:.2f}"
+            rows.append(f"| {label} | {name} | {med[name]:.3f} | {min(r['seconds'] for r in rs):.3f} "
+                        f"| {TRAIN_SIZE / med[name]:,.0f} | {100 * acc:.2f}% | {ratio} |")
+    return "\n".join(rows)
+
+
+def header(a, tinfo, tn_info, libs, load_before, load_after):
+    date = datetime.date.today().isoformat()
+    cpu = cpu_model()
+    cores = os.cpu_count()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    lines = [f"# typenet vs PyTorch, {a.device.upper()}, {date}", ""]
+    if a.quick:
+        lines += ["**Smoke run (--quick): checks that the pipeline works; the figures are not measurements.**", ""]
+    lines += [f"- machine: {cpu}, {cores} cores ({usable} usable), {platform.platform()}",
+              f"- load average (1/5/15 min) before: {load_before}; after: {load_after} "
+              "(figures are only meaningful when nothing else runs)"]
+    if a.device == "cuda":
+        lines.append(f"- GPU: {tinfo.get('gpu') or 'unknown'}" + (f"; typenet sees {tn_info['gpu']}" if tn_info.get("gpu") else ""))
+    lines += [f"- threads: {a.threads} for both (typenet: TYPENET_THREADS and --threads; PyTorch: "
+              "torch.set_num_threads, OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS)",
+              f"- repetitions: {a.reps} per library and configuration, 1 epoch each, each a fresh process, "
+              "the libraries alternating",
+              f"- typenet {tn_info.get('version')}, {tn_info.get('compiler')}, build type {tn_info.get('build_type')}, "
+              f"BLAS {tn_info.get('blas')} ({tn_info.get('blas_config')}; kernels: {tn_info.get('blas_corename')}; "
+              f"OPENBLAS_CORETYPE={tn_info.get('OPENBLAS_CORETYPE') or 'unset'})",
+              f"- PyTorch {tinfo['version']} ({a.python}; {tinfo.get('build')}; loads "
+              f"{', '.join(tinfo.get('libs') or ['?'])})",
+              "- same settings: architecture, Glorot-uniform init with zero biases, RMSprop lr 1e-3 rho 0.9 "
+              "eps 1e-7 no decay, mean softmax cross-entropy, shuffled each epoch, MNIST resident as tensors "
+              "(no DataLoader); timed: the epoch's training loop (not loading, not evaluation)",
+              "- ratio: typenet's median seconds / that library's median seconds (below 1: typenet is faster)",
+              "", "Commands (one run each; `NET`/`BATCH` per configuration):", "", "```",
+              f"{shlex.join(sys.argv)}"]
+    for name, cmd, env in libs:
+        prefix = " ".join(f"{k}={v}" for k, v in env.items())
+        lines.append(prefix + " " + shlex.join(cmd("NET", "BATCH")).replace(ROOT + "/", ""))
+    lines += ["```", "", ""]
+    return "\n".join(lines)
+
+
+def raw_runs(results):
+    out = ["", "Runs (seconds per epoch, in run order):", ""]
+    for (label, _, _), runs in results.items():
+        for name, rs in runs.items():
+            out.append(f"- {label}, {name}: " + ", ".join(f"{r['seconds']:.3f}" for r in rs))
+    return "\n".join(out) + "\n"
+
+
+def main():
+    a = parse_args()
+    exe = check_inputs(a)
+    tn_env, torch_env = environments(a.threads)
+    tn_info = run_json([exe, "--info"], dict(os.environ, **tn_env))[0]
+    if tn_info.get("build_type") not in ("Release", "RelWithDebInfo"):
+        print(f"warning: compare_typenet was built as '{tn_info.get('build_type')}'; use a Release build for figures")
+    tinfo = torch_info(a.python, dict(os.environ, **torch_env))
+    libs = runners(a, exe, tinfo, tn_info)
+    load_before = load_average()
+    print(f"run_compare: {a.device}, {a.threads} threads, {a.reps} repetitions; load average {load_before}")
+    results = measure(a, libs)
+    report = header(a, tinfo, tn_info, libs, load_before, load_average()) + table(results, libs) + "\n" + raw_runs(results)
+    print("\n" + table(results, libs))
+    if a.out is None:
+        machine = a.machine or slug(tinfo.get("gpu") if a.device == "cuda" else f"{cpu_model()}-{os.cpu_count()}c")
+        name = f"{datetime.date.today().isoformat()}-{machine}{'-smoke' if a.quick else ''}.md"
+        a.out = os.path.join(ROOT, "benchmarks", "results", name)
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "w") as f:
+        f.write(report)
+    print(f"\nwritten to {os.path.relpath(a.out, os.getcwd())}")
+
+
+if __name__ == "__main__":
+    main()

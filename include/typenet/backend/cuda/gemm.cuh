@@ -1,0 +1,45 @@
+// typenet/backend/cuda/gemm.cuh - row-major matrix product on cuBLAS.
+//
+// cuBLAS is column-major. A row-major C (M,N) is the column-major C^T (N,M)
+// with the same leading dimension, and C^T = op(B)^T op(A)^T, so the product
+// is one cuBLAS call with A and B swapped and M and N swapped; no copies.
+#pragma once
+
+#include <climits>
+#include <cstddef>
+#include <string>
+#include <type_traits>
+
+#include "cuda.cuh"
+
+namespace typenet {
+
+namespace cuda_detail {
+inline int blas_int(std::size_t v) {
+    detail::require(v <= std::size_t(INT_MAX), "typenet::Cuda: gemm: a matrix dimension of " + std::to_string(v) +
+                                                   " exceeds cuBLAS's 32-bit sizes; split the batch");
+    return int(v);
+}
+}  // namespace cuda_detail
+
+/// C(M,N) = alpha * op(A) * op(B) + beta * C, all row-major; op(X) is X or
+/// its transpose. lda/ldb/ldc are the row strides of A, B and C as stored.
+/// With beta = 0, C is not read. Float products use TF32 only when the Cuda
+/// object was asked for it.
+template <class T>
+void gemm(const Cuda& be, bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha,
+          const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "Cuda's gemm supports float and double");
+    using cuda_detail::blas_int;
+    if (m == 0 || n == 0) return;
+    const auto ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const auto tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if constexpr (std::is_same_v<T, float>)
+        TYPENET_CUBLAS_CHECK(cublasSgemm(be.cublas(), tb, ta, blas_int(n), blas_int(m), blas_int(k), &alpha, b,
+                                         blas_int(ldb), a, blas_int(lda), &beta, c, blas_int(ldc)));
+    else
+        TYPENET_CUBLAS_CHECK(cublasDgemm(be.cublas(), tb, ta, blas_int(n), blas_int(m), blas_int(k), &alpha, b,
+                                         blas_int(ldb), a, blas_int(lda), &beta, c, blas_int(ldc)));
+}
+
+}  // namespace typenet

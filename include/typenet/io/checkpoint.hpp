@@ -1,0 +1,133 @@
+// typenet/io/checkpoint.hpp - everything needed to resume training, in one safetensors file.
+//
+// A checkpoint is the weights file of save() (same names, so load() and
+// PyTorch read it too) plus:
+//   __typenet__.optimizer_state   (slots, parameters) the optimizer's arrays
+//                                 (momentum, running averages), model's dtype
+//   __typenet__.rng_state         (4) U64, the model's generator (shuffling, dropout)
+// and metadata typenet.checkpoint.{epoch, optimizer, iterations}. Restoring all
+// of it makes the following epochs identical, bit for bit on the CPU backend,
+// to those of a run that never stopped.
+#pragma once
+
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/random.hpp"
+#include "save_load.hpp"
+
+namespace typenet {
+
+namespace io_detail {
+inline constexpr const char* optimizer_state_name = "__typenet__.optimizer_state";
+inline constexpr const char* rng_state_name = "__typenet__.rng_state";
+inline constexpr const char* epoch_key = "typenet.checkpoint.epoch";
+inline constexpr const char* optimizer_key = "typenet.checkpoint.optimizer";
+inline constexpr const char* iterations_key = "typenet.checkpoint.iterations";
+
+/// The metadata value `key` as an unsigned integer, or nullopt (and a problem line).
+inline std::optional<std::uint64_t> metadata_number(const SafetensorsReader& file, const std::string& key,
+                                                    std::vector<std::string>& problems) {
+    const auto it = file.metadata().find(key);
+    if (it == file.metadata().end()) {
+        problems.push_back("metadata \"" + key + "\" is missing (is this a weights file rather than a checkpoint?)");
+        return std::nullopt;
+    }
+    std::uint64_t v = 0;
+    const std::string& s = it->second;
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || r.ec != std::errc{} || r.ptr != s.data() + s.size()) {
+        problems.push_back("metadata \"" + key + "\" is \"" + s + "\", not an unsigned integer");
+        return std::nullopt;
+    }
+    return v;
+}
+}  // namespace io_detail
+
+/// Writes a checkpoint of `model` and `optimizer` after `epoch` (1-based
+/// epochs completed) to `path`, atomically like save(). Call it at the end of
+/// an epoch: the generator state saved is the one the next epoch starts from.
+template <class M, class O>
+void save_checkpoint(const std::filesystem::path& path, M& model, const O& optimizer, std::size_t epoch) {
+    using T = typename M::scalar;
+    SafetensorsWriter w;
+    io_detail::add_weights(model, w);
+    // The model's optimizer arrays belong to the optimizer that last stepped
+    // it; only those of `optimizer` are worth resuming with.
+    if (model.optimizer_slots() > 0 && model.optimizer_owner() == O::name) {
+        const std::size_t count = model.optimizer_slots() * M::parameter_count;
+        const std::vector<T> state = model.optimizer_state_tensor().to_host();
+        w.add<T>(io_detail::optimizer_state_name, {model.optimizer_slots(), M::parameter_count},
+                 std::span<const T>(state).first(count));
+    }
+    const Rng::State rng = model.rng().state();
+    w.add<std::uint64_t>(io_detail::rng_state_name, {rng.size()}, std::span<const std::uint64_t>(rng));
+    w.set_metadata(io_detail::epoch_key, std::to_string(epoch));
+    w.set_metadata(io_detail::optimizer_key, O::name);
+    w.set_metadata(io_detail::iterations_key, std::to_string(optimizer.iterations()));
+    w.write(path, "save_checkpoint('" + path.string() + "')");
+}
+
+/// Restores a checkpoint written by save_checkpoint into `model` and
+/// `optimizer` (which must be of the type that wrote it; its hyper-parameters
+/// are the caller's) and returns the epoch it was written after. Everything
+/// is checked before anything changes: on a mismatch one IoError lists every
+/// problem and the model and optimizer are left as they were.
+template <class M, class O>
+std::size_t load_checkpoint(const std::filesystem::path& path, M& model, O& optimizer) {
+    using T = typename M::scalar;
+    const std::string what = "load_checkpoint('" + path.string() + "')";
+    const SafetensorsReader file(path);
+    std::vector<std::string> problems = io_detail::mismatches(model, file);
+
+    const auto epoch = io_detail::metadata_number(file, io_detail::epoch_key, problems);
+    const auto iterations = io_detail::metadata_number(file, io_detail::iterations_key, problems);
+    const auto opt = file.metadata().find(io_detail::optimizer_key);
+    if (opt == file.metadata().end())
+        problems.push_back(std::string("metadata \"") + io_detail::optimizer_key + "\" is missing");
+    else if (opt->second != O::name)
+        problems.push_back("the checkpoint was written with the optimizer " + opt->second + " but is resumed with " +
+                           O::name + "; resume with the optimizer it was written with");
+
+    const TensorEntry* state = file.find(io_detail::optimizer_state_name);
+    const std::vector<std::uint64_t> state_shape{O::state_slots, M::parameter_count};
+    if (state && (state->shape != state_shape || state->dtype != dtype_of<T>()))
+        problems.push_back(std::string("tensor '") + io_detail::optimizer_state_name + "' is " +
+                           std::string(dtype_name(state->dtype)) + " " + state->shape_string() + " but " + O::name +
+                           " on this model needs " + std::string(dtype_name(dtype_of<T>())) + " " +
+                           io_detail::shape_string(state_shape));
+    const TensorEntry* rng = file.find(io_detail::rng_state_name);
+    if (!rng)
+        problems.push_back(std::string("missing tensor '") + io_detail::rng_state_name + "' (the random generator's state)");
+    else if (rng->dtype != Dtype::U64 || rng->shape != std::vector<std::uint64_t>{4})
+        problems.push_back(std::string("tensor '") + io_detail::rng_state_name + "' is " +
+                           std::string(dtype_name(rng->dtype)) + " " + rng->shape_string() + " but must be U64 (4)");
+    io_detail::throw_if_mismatched<M>(what, problems,
+                                      "the network " + io_detail::network_description<M>() + " and the optimizer " + O::name);
+
+    // Read everything, then change the model and optimizer.
+    const auto weights = io_detail::read_weights(model, file);
+    const std::vector<T> slots = state ? file.read<T>(*state) : std::vector<T>{};
+    const std::vector<std::uint64_t> words = file.read<std::uint64_t>(*rng);
+    io_detail::apply_weights(model, weights);
+    if (state) {
+        model.optimizer_state(O::state_slots, O::name);
+        model.optimizer_state_tensor().from_host(slots);
+    } else {
+        model.optimizer_state(0, "");  // no step was taken: fresh, as a new model
+    }
+    Rng::State s{};
+    for (std::size_t i = 0; i < s.size(); ++i) s[i] = words[i];
+    model.rng().set_state(s);
+    optimizer.set_iterations(*iterations);
+    return static_cast<std::size_t>(*epoch);
+}
+
+}  // namespace typenet
