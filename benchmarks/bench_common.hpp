@@ -222,6 +222,17 @@ inline void check(benchmark::State& state, bool ok, const char* what) {
     state.SkipWithError(what);
 }
 
+/// Registers a suite's cases, reg.template operator()<Backend>(), for every
+/// backend this build has: the CPU and, in a CUDA build with a usable GPU,
+/// tn::Cuda (timed with a synchronize inside each iteration).
+template <class Register>
+void register_all_backends(Register&& reg) {
+    reg.template operator()<tn::Cpu>();
+#if defined(TYPENET_CUDA) && defined(__CUDACC__)
+    if (cuda_available()) reg.template operator()<tn::Cuda>();
+#endif
+}
+
 /// The main of every suite: --threads, registration, Google Benchmark's flags.
 /// Exits non-zero when a case failed or when the filter matched no case, so
 /// a renamed case cannot silently drop out of the CI smoke run.

@@ -97,11 +97,7 @@ void register_backend() {
 }
 
 void register_cases() {
-    register_backend<tn::Cpu>();
-#if defined(TYPENET_CUDA) && defined(__CUDACC__)
-    // CUDA hook: the same cases on cuBLAS (the peak is then a 2048^3 cuBLAS SGEMM).
-    if (cuda_available()) register_backend<tn::Cuda>();
-#endif
+    bench::register_all_backends([]<class B>() { register_backend<B>(); });
 }
 
 }  // namespace

@@ -44,11 +44,7 @@ void register_backend() {
 }
 
 void register_cases() {
-    register_backend<tn::Cpu>();
-#if defined(TYPENET_CUDA) && defined(__CUDACC__)
-    // CUDA hook: the same cases on the CUDA backend's fused loss kernel.
-    if (cuda_available()) register_backend<tn::Cuda>();
-#endif
+    bench::register_all_backends([]<class B>() { register_backend<B>(); });
 }
 
 }  // namespace

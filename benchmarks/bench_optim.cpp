@@ -95,11 +95,7 @@ void register_backend() {
 }
 
 void register_cases() {
-    register_backend<tn::Cpu>();
-#if defined(TYPENET_CUDA) && defined(__CUDACC__)
-    // CUDA hook: the fused update kernels over the device parameter buffer.
-    if (cuda_available()) register_backend<tn::Cuda>();
-#endif
+    bench::register_all_backends([]<class B>() { register_backend<B>(); });
     using Case = void (*)(benchmark::State&);
     const std::pair<const char*, Case> references[] = {{"ref_triad/cpu/threads:1", ref_triad},
                                                        {"ref_triad_fresh/cpu/threads:1", ref_triad_fresh}};

@@ -121,11 +121,7 @@ void register_backend() {
 }
 
 void register_cases() {
-    register_backend<tn::Cpu>();
-#if defined(TYPENET_CUDA) && defined(__CUDACC__)
-    // CUDA hook: the same steps and epochs with the dataset resident on the GPU.
-    if (cuda_available()) register_backend<tn::Cuda>();
-#endif
+    bench::register_all_backends([]<class B>() { register_backend<B>(); });
 }
 
 }  // namespace
