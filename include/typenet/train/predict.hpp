@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "../backend/cpu/cpu.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
 
@@ -55,14 +56,12 @@ BasicPrediction<typename M::scalar> predict(M& model, std::span<const typename M
         const T* out = model.forward(x.data(), m, false);
         M::device::to_host(p.probabilities.data() + first * K, out, m * K * sizeof(T));
     }
+    // Logits become probabilities with the CPU backend's softmax op: the
+    // rows are on the host by now (one thread: a few rows of K values).
+    if constexpr (!detail::outputs_probabilities<M>())
+        softmax_forward(Cpu{1}, n, K, p.probabilities.data(), p.probabilities.data());
     for (std::size_t i = 0; i < n; ++i) {
-        T* row = p.probabilities.data() + i * K;
-        if constexpr (!detail::outputs_probabilities<M>()) {
-            const T mx = *std::max_element(row, row + K);
-            T sum = 0;
-            for (std::size_t k = 0; k < K; ++k) sum += (row[k] = std::exp(row[k] - mx));
-            for (std::size_t k = 0; k < K; ++k) row[k] /= sum;
-        }
+        const T* row = p.probabilities.data() + i * K;
         p.classes[i] = int(std::max_element(row, row + K) - row);
     }
     return p;
