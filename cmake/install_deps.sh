@@ -2,9 +2,18 @@
 # Installs what typenet's build, tests, examples and benchmarks need on a
 # Debian / Ubuntu machine: a C++20 compiler, CMake, Eigen, OpenBLAS,
 # GoogleTest, Google Benchmark, stb (PNG images). Does nothing when everything is present.
+#   --fuzz  also Clang and its libFuzzer runtime, for cmake/run_fuzz.sh
+#           (libclang-rt-dev follows the default clang's version; on Debian 12
+#           it is libclang-rt-14-dev, which ships libclang_rt.fuzzer).
 set -euo pipefail
 
 packages=(g++ cmake make libeigen3-dev libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev libstb-dev)
+for arg in "$@"; do
+  case $arg in
+    --fuzz) packages+=(clang libclang-rt-dev) ;;
+    *) echo "install_deps: unknown option '$arg' (known: --fuzz)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,7 +25,8 @@ fi
 
 if ! command -v apt-get >/dev/null; then
   echo "install_deps: missing ${missing[*]}, and this is not a Debian-like system; install the equivalents" \
-       "(a C++20 compiler, CMake >= 3.25, Eigen 3, OpenBLAS, GoogleTest, Google Benchmark, stb_image_write.h) by hand" >&2
+       "(a C++20 compiler, CMake >= 3.25, Eigen 3, OpenBLAS, GoogleTest, Google Benchmark, stb_image_write.h;" \
+       "with --fuzz, Clang and libFuzzer) by hand" >&2
   exit 1
 fi
 sudo=""

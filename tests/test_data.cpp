@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -59,17 +60,22 @@ void expect_error(const std::function<void()>& f, std::initializer_list<std::str
     }
 }
 
+// Checks the file reader and the in-memory one, which must reject the same
+// bytes with the same message, each naming what it read.
 void expect_idx_error(const TempDir& dir, const Bytes& contents, std::initializer_list<std::string> parts) {
     const fs::path p = dir / "bad.idx";
     write_raw(p, contents);
-    std::vector<std::string> all(parts);
-    all.push_back(p.string());
-    try {
-        read_idx(p);
-        ADD_FAILURE() << "no exception was thrown";
-    } catch (const DataError& e) {
-        const std::string msg = e.what();
-        for (const auto& part : all) EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
+    for (const fs::path& name : {p, fs::path("in memory")}) {
+        std::vector<std::string> all(parts);
+        all.push_back("IDX file '" + name.string() + "'");
+        try {
+            if (name == p) read_idx(p);
+            else read_idx(contents, name);
+            ADD_FAILURE() << "no exception was thrown for " << name;
+        } catch (const DataError& e) {
+            const std::string msg = e.what();
+            for (const auto& part : all) EXPECT_NE(msg.find(part), std::string::npos) << "'" << part << "' not in: " << msg;
+        }
     }
 }
 
@@ -118,6 +124,12 @@ TEST(Idx, RoundTripAndAtomicOverwrite) {
     EXPECT_EQ(a.dims, (std::vector<std::uint32_t>{300}));
     EXPECT_EQ(a.data, iota_bytes(300, 9));
     EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator{}), 1) << "temp file left";
+
+    std::ifstream in(p, std::ios::binary);
+    const Bytes file{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    const IdxArray m = read_idx(file, "in memory");
+    EXPECT_EQ(m.dims, a.dims);
+    EXPECT_EQ(m.data, a.data);
 }
 
 TEST(Idx, WriteRejectsBadArguments) {

@@ -6,9 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <sys/resource.h>
@@ -134,6 +137,26 @@ TEST(SaveLoad, LoadIntoAnotherNetworkListsEveryMismatchAndChangesNothing) {
     tn::Model<Mlp> dst{2};
     expect_io_error([&] { tn::load(dst, dir / "int.safetensors"); },
                     {"(1 problem)", "tensor '0.bias' has dtype I32 but typenet reads weights as F32, F64, F16 or BF16"});
+}
+
+TEST(SaveLoad, LoadsFromAReaderOnBytesInMemory) {
+    TempDir dir;
+    tn::Model<Mlp> a{1}, b{2};
+    tn::RMSprop opt;
+    opt.set_iterations(5);
+    tn::save_checkpoint(dir / "c.ckpt", a, opt, 3);
+    const std::string file = read_raw(dir / "c.ckpt");
+    std::vector<std::byte> bytes(file.size());
+    std::memcpy(bytes.data(), file.data(), file.size());
+    const tn::SafetensorsReader r(std::move(bytes), "checkpoint in memory");
+
+    tn::load(b, r);
+    EXPECT_EQ(a.parameters().to_host(), b.parameters().to_host());
+    tn::RMSprop opt_b;
+    EXPECT_EQ(tn::load_checkpoint(r, b, opt_b), 3u);
+    EXPECT_EQ(opt_b.iterations(), 5u);
+    tn::Model<BnCnn> other{3};
+    expect_io_error([&] { tn::load(other, r); }, {"load('checkpoint in memory')", "missing tensor '1.running_mean'"});
 }
 
 TEST(SaveLoad, IgnoresPyTorchsBatchNormCounterButNotOtherExtras) {

@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -24,6 +26,11 @@ using io_test::write_raw;
 
 namespace {
 std::string st_file(const std::string& header, const std::string& data = {}) { return le64(header.size()) + header + data; }
+std::vector<std::byte> bytes_of(const std::string& s) {
+    std::vector<std::byte> b(s.size());
+    if (!s.empty()) std::memcpy(b.data(), s.data(), s.size());
+    return b;
+}
 }  // namespace
 
 TEST(Safetensors, WriterReaderRoundTripKeepsValuesShapesAndMetadata) {
@@ -54,6 +61,22 @@ TEST(Safetensors, WriterReaderRoundTripKeepsValuesShapesAndMetadata) {
     EXPECT_EQ(r.read<float>("d")[0], 0.1f);
     expect_io_error([&] { (void)r.read<float>("u"); }, {"tensor 'u'", "has dtype U64", "F16, BF16, F32 or F64"});
     expect_io_error([&] { (void)r.read<float>("nope"); }, {"tensor 'nope'", "is not in the file"});
+}
+
+TEST(Safetensors, ReadsFromMemoryAsFromAFile) {
+    TempDir dir;
+    tn::SafetensorsWriter w;
+    w.add<float>("w", {2, 2}, std::vector<float>{1, 2, 3, 4});
+    w.add<std::int32_t>("i", {1}, std::vector<std::int32_t>{-7});
+    w.set_metadata("k", "v");
+    w.write(dir / "m.safetensors");
+    const tn::SafetensorsReader r(bytes_of(io_test::read_raw(dir / "m.safetensors")), "weights in memory");
+    EXPECT_EQ(r.path(), "weights in memory");
+    ASSERT_EQ(r.tensors().size(), 2u);
+    EXPECT_EQ(r.read<float>("w"), (std::vector<float>{1, 2, 3, 4}));
+    EXPECT_EQ(r.read<std::int32_t>("i"), std::vector<std::int32_t>{-7});
+    EXPECT_EQ(r.metadata().at("k"), "v");
+    expect_io_error([&] { (void)r.read<float>("nope"); }, {"safetensors file 'weights in memory'", "tensor 'nope'"});
 }
 
 TEST(Safetensors, ReadsHalfAndBfloat16Exactly) {
@@ -174,6 +197,9 @@ TEST(Safetensors, EveryMalformedFileGivesAClearIoError) {
         auto expected = c.expected;
         expected.push_back("safetensors file '" + p.string() + "'");
         expect_io_error([&] { tn::SafetensorsReader r(p); }, expected);
+        // The in-memory reader makes the same checks.
+        expected.back() = "safetensors file 'in memory'";
+        expect_io_error([&] { tn::SafetensorsReader r(bytes_of(c.bytes), "in memory"); }, expected);
     }
 }
 

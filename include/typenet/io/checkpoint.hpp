@@ -79,12 +79,12 @@ void save_checkpoint(const std::filesystem::path& path, M& model, const O& optim
 /// `optimizer` (which must be of the type that wrote it; its hyper-parameters
 /// are the caller's) and returns the epoch it was written after. Everything
 /// is checked before anything changes: on a mismatch one IoError lists every
-/// problem and the model and optimizer are left as they were.
+/// problem and the model and optimizer are left as they were. Reads a path,
+/// or a SafetensorsReader already open (e.g. on bytes in memory).
 template <class M, class O>
-std::size_t load_checkpoint(const std::filesystem::path& path, M& model, O& optimizer) {
+std::size_t load_checkpoint(const SafetensorsReader& file, M& model, O& optimizer) {
     using T = typename M::scalar;
-    const std::string what = "load_checkpoint('" + path.string() + "')";
-    const SafetensorsReader file(path);
+    const std::string what = "load_checkpoint('" + file.path().string() + "')";
     std::vector<std::string> problems = io_detail::mismatches(model, file);
 
     const auto epoch = io_detail::metadata_number(file, io_detail::epoch_key, problems);
@@ -128,6 +128,10 @@ std::size_t load_checkpoint(const std::filesystem::path& path, M& model, O& opti
     model.rng().set_state(s);
     optimizer.set_iterations(*iterations);
     return static_cast<std::size_t>(*epoch);
+}
+template <class M, class O>
+std::size_t load_checkpoint(const std::filesystem::path& path, M& model, O& optimizer) {
+    return load_checkpoint(SafetensorsReader(path), model, optimizer);
 }
 
 }  // namespace typenet

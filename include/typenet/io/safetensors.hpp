@@ -61,6 +61,13 @@ public:
         parse_header();
         check_layout();
     }
+    /// Reads a safetensors file already in memory, with the same checks;
+    /// `name` stands for the file in error messages and path().
+    SafetensorsReader(std::vector<std::byte> bytes, std::filesystem::path name)
+        : path_(std::move(name)), bytes_(std::move(bytes)), file_size_(bytes_.size()) {
+        parse_header();
+        check_layout();
+    }
 
     const std::filesystem::path& path() const { return path_; }
     /// Tensors in header order.
@@ -81,10 +88,7 @@ public:
     /// The tensor's raw little-endian bytes.
     std::vector<std::byte> read_bytes(const TensorEntry& t) const {
         std::vector<std::byte> out(static_cast<std::size_t>(t.bytes()));  // <= file size, checked in the constructor
-        in_.clear();
-        in_.seekg(static_cast<std::streamoff>(data_start_ + t.begin));
-        in_.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size()));
-        if (!in_ || static_cast<std::uint64_t>(in_.gcount()) != t.bytes())
+        if (!read_at(data_start_ + t.begin, out.data(), out.size()))
             throw IoError(prefix(t.name) + "could not be read: the file became shorter while it was read; make sure "
                                            "no other program is writing it, then try again.");
         return out;
@@ -125,6 +129,19 @@ private:
                       "; the file is damaged or not a safetensors file. Write it again from its source.");
     }
 
+    // Copies n bytes at `offset` (within file_size_, which the callers check)
+    // from the file or the in-memory bytes; false when the file came up short.
+    bool read_at(std::uint64_t offset, void* dst, std::size_t n) const {
+        if (!in_.is_open()) {
+            if (n > 0) std::memcpy(dst, bytes_.data() + offset, n);
+            return true;
+        }
+        in_.clear();
+        in_.seekg(static_cast<std::streamoff>(offset));
+        in_.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
+        return in_ && static_cast<std::uint64_t>(in_.gcount()) == n;
+    }
+
     void open() {
         namespace fs = std::filesystem;
         std::error_code ec;
@@ -139,15 +156,13 @@ private:
         const std::streamoff end = in_.tellg();
         if (!in_ || end < 0) throw IoError(prefix() + "is not a seekable regular file; copy it to a regular file.");
         file_size_ = static_cast<std::uint64_t>(end);
-        in_.seekg(0);
     }
 
     void parse_header() {
         if (file_size_ < 8)
             fail("is " + std::to_string(file_size_) + " bytes long, too short for the 8-byte header length (truncated)");
         unsigned char len[8];
-        in_.read(reinterpret_cast<char*>(len), 8);
-        if (!in_) fail("could not be read (I/O error in the header length)");
+        if (!read_at(0, len, 8)) fail("could not be read (I/O error in the header length)");
         std::uint64_t n = 0;
         for (int i = 7; i >= 0; --i) n = (n << 8) | len[i];
         if (n > file_size_ - 8)
@@ -157,8 +172,7 @@ private:
             fail("declares a JSON header of " + std::to_string(n) + " bytes, more than the 100 MiB safetensors limit");
         if (n < 2) fail("declares a JSON header of " + std::to_string(n) + " bytes, too short for a JSON object");
         std::string text(static_cast<std::size_t>(n), '\0');
-        in_.read(text.data(), static_cast<std::streamsize>(n));
-        if (!in_) fail("could not be read (I/O error in the JSON header)");
+        if (!read_at(8, text.data(), text.size())) fail("could not be read (I/O error in the JSON header)");
         data_start_ = 8 + n;
         data_size_ = file_size_ - data_start_;
 
@@ -270,7 +284,8 @@ private:
     }
 
     std::filesystem::path path_;
-    mutable std::ifstream in_;
+    mutable std::ifstream in_;      // open when reading a file ...
+    std::vector<std::byte> bytes_;  // ... else the bytes in memory
     std::uint64_t file_size_ = 0, data_start_ = 0, data_size_ = 0;
     std::vector<TensorEntry> tensors_;
     std::map<std::string, std::string, std::less<>> metadata_;

@@ -174,12 +174,16 @@ void save(const M& model, const std::filesystem::path& path) {
 /// converted to the model's scalar type). Every name, shape and dtype is
 /// checked first; if anything differs, one IoError lists every missing,
 /// unexpected, misshapen or mistyped tensor and the model is left unchanged.
+/// Reads a path, or a SafetensorsReader already open (e.g. on bytes in memory).
 template <class M>
-void load(M& model, const std::filesystem::path& path) {
-    const std::string what = "load('" + path.string() + "')";
-    const SafetensorsReader file(path);
+void load(M& model, const SafetensorsReader& file) {
+    const std::string what = "load('" + file.path().string() + "')";
     io_detail::throw_if_mismatched<M>(what, io_detail::mismatches(model, file));
     io_detail::apply_weights(model, io_detail::read_weights(model, file));
+}
+template <class M>
+void load(M& model, const std::filesystem::path& path) {
+    load(model, SafetensorsReader(path));
 }
 
 }  // namespace typenet
