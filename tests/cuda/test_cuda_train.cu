@@ -3,6 +3,8 @@
 // synthetic dataset, and weights moved between the backends in one call.
 #include "cuda_test.hpp"
 
+#include <limits>
+
 using cuda_test::expect_parity;
 using CudaTraining = cuda_test::Gpu;  // tests that skip without a GPU
 using cuda_test::gpu;
@@ -114,4 +116,34 @@ TEST_F(CudaTraining, TrainingSurvivesTf32AndStaysFinite) {
                            {.epochs = 2, .batch_size = 32, .verbose = tn::Verbosity::silent});
     EXPECT_TRUE(tn::all_finite(m.backend(), m.parameters().size(), m.parameters().data()));
     EXPECT_LT(h.last().loss, h.epochs.front().loss);
+}
+
+// Issue 7's numerical faults on the GPU: an exploding learning rate stops fit
+// with a NumericalError naming the epoch and a layer (found when metrics are
+// read, as the GPU checks no value per batch in stop mode); skip_batch checks
+// every batch and leaves a poisoned one out, as on the CPU.
+TEST_F(CudaTraining, ExplodingLearningRateStopsWithTheLayerNamed) {
+    const auto train = synthetic(256, 4);
+    tn::Model<Mlp, tn::Cuda> m{5, gpu()};
+    tn::SGD opt{{.learning_rate = 1e30}};
+    try {
+        tn::fit(m, opt, tn::SoftmaxCrossEntropy<10>{}, train, {.epochs = 2, .batch_size = 32, .verbose = tn::Verbosity::silent});
+        FAIL() << "expected a NumericalError";
+    } catch (const tn::NumericalError& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("in epoch 1, batch "), std::string::npos) << msg;
+        EXPECT_NE(msg.find("layer "), std::string::npos) << msg;
+    }
+}
+
+TEST_F(CudaTraining, SkipBatchLeavesAPoisonedBatchOut) {
+    auto train = synthetic(256, 5);
+    train.images[100 * 784 + 5] = std::numeric_limits<float>::quiet_NaN();
+    tn::Model<Mlp, tn::Cuda> m{5, gpu()};
+    tn::RMSprop opt;
+    const auto h = tn::fit(m, opt, tn::SoftmaxCrossEntropy<10>{}, train,
+                           {.epochs = 2, .batch_size = 32, .verbose = tn::Verbosity::silent,
+                            .on_non_finite = tn::OnNonFinite::skip_batch});
+    for (const auto& e : h.epochs) EXPECT_EQ(e.skipped_batches, 1u);
+    EXPECT_TRUE(tn::all_finite(m.backend(), m.parameters().size(), m.parameters().data()));
 }

@@ -42,7 +42,10 @@ struct TensorView {
         detail::require(d.size() == size(), "TensorView::reshaped: cannot view " + dims.str() + " as " + d.str());
         return {data, d};
     }
-    operator TensorView<const T, Device>() const { return {data, dims}; }
+    // Only for mutable views: a const view converting to itself draws nvcc's warning 554.
+    template <class U = T>
+        requires(!std::is_const_v<U>)
+    operator TensorView<const U, Device>() const { return {data, dims}; }
 
     // Element access: host views only.
     T& operator[](std::size_t i) const

@@ -57,6 +57,13 @@ inline std::optional<std::uint64_t> metadata_number(const SafetensorsReader& fil
 template <class M, class O>
 void save_checkpoint(const std::filesystem::path& path, M& model, const O& optimizer, std::size_t epoch) {
     using T = typename M::scalar;
+    // A checkpoint exists to be resumed from: never replace a good one with
+    // weights that have diverged.
+    for (const auto& seg : model.segments())
+        if (!all_finite(model.backend(), seg.size, model.parameters().data() + seg.offset))
+            throw NumericalError("save_checkpoint('" + path.string() + "'): parameter '" + seg.name +
+                                 "' holds NaN or inf, so the checkpoint was not written; the file on disk (if any) is "
+                                 "unchanged. Lower the learning rate and resume from it.");
     SafetensorsWriter w;
     io_detail::add_weights(model, w);
     // The model's optimizer arrays belong to the optimizer that last stepped

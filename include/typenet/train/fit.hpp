@@ -18,6 +18,7 @@
 #include "../io/checkpoint.hpp"
 #include "../losses/loss.hpp"
 #include "../optim/optimizer.hpp"
+#include "finite.hpp"
 #include "history.hpp"
 #include "progress.hpp"
 #include "resident.hpp"
@@ -35,6 +36,12 @@ struct BasicFitOptions {
     std::filesystem::path checkpoint_path{};  // checkpoint file written / resumed from (io/checkpoint.hpp)
     std::size_t checkpoint_every = 0;         // write a checkpoint after every N epochs; 0 = never
     bool resume = false;                      // if checkpoint_path exists: restore it, continue after its epoch
+    // NaN / inf in a batch's loss or gradients: stop with a NumericalError, or
+    // skip that batch. On the CPU every batch is checked (it costs one pass over
+    // the gradients); on a GPU, checking each batch needs a device sync, so
+    // `stop` checks when metrics are read (progress redraws, each epoch's end)
+    // and only `skip_batch` checks every batch.
+    OnNonFinite on_non_finite = OnNonFinite::stop;
 };
 using FitOptions = BasicFitOptions<float>;
 
@@ -149,8 +156,11 @@ History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M
     // Resuming restores weights, optimizer state and the Rng as they were after
     // the saved epoch, so the remaining epochs repeat the uninterrupted run's.
     std::size_t first_epoch = 1;
-    if (opts.resume && std::filesystem::exists(opts.checkpoint_path))
-        first_epoch = load_checkpoint(opts.checkpoint_path, model, optimizer) + 1;
+    if (opts.resume && std::filesystem::exists(opts.checkpoint_path)) {
+        // (A damaged count near 2^64 must not wrap around to epoch 0.)
+        const std::size_t done = load_checkpoint(opts.checkpoint_path, model, optimizer);
+        first_epoch = done >= opts.epochs ? opts.epochs + 1 : done + 1;
+    }
 
     auto& be = model.backend();
     const std::size_t N = train.size(), bs = opts.batch_size;
@@ -171,6 +181,25 @@ History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M
     Progress progress(opts.verbose, *opts.out, opts.epochs);
     History history;
 
+    // Where the accumulators are host memory, checking each batch is free.
+    const bool check_each_batch =
+        std::is_same_v<typename M::device, HostDevice> || opts.on_non_finite == OnNonFinite::skip_batch;
+    // A skipped batch must not leave its trace in BatchNorm's running
+    // statistics either, so skip mode keeps a copy of them from before each batch.
+    Tensor<T, typename M::device> buffers_before;
+    const bool keep_buffers = opts.on_non_finite == OnNonFinite::skip_batch && !model.buffer_segments().empty();
+    if (keep_buffers) buffers_before.resize(model.buffers().dims());
+    const auto non_finite = [&](std::size_t epoch, std::size_t batch, const char* when) {
+        std::string msg = "fit: the training loss or gradients became non-finite (NaN or inf) in epoch " +
+                          std::to_string(epoch) + ", batch " + std::to_string(batch) + when + ": " +
+                          detail::locate_non_finite(model, buf.x.data(), model.last_batch()) +
+                          ". Lower the learning rate, check the data, or set on_non_finite = OnNonFinite::skip_batch.";
+        if (!opts.checkpoint_path.empty() && std::filesystem::exists(opts.checkpoint_path))
+            msg += " The last checkpoint, '" + opts.checkpoint_path.string() +
+                   "', was written before this and is intact; resume from it (resume = true).";
+        return NumericalError(msg);
+    };
+
     for (std::size_t epoch = first_epoch; epoch <= opts.epochs; ++epoch) {
         // Each epoch's order depends on the Rng state alone (not on the last
         // epoch's order), so a checkpoint's Rng state is enough to resume.
@@ -180,34 +209,58 @@ History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M
         buf.reset_acc();
         progress.start_epoch(epoch, batches);
         const auto t0 = clock::now();
-        std::size_t seen = 0;
+        std::size_t seen = 0, skipped = 0, skipped_samples = 0;
+        double before[2] = {0.0, 0.0};  // the accumulator before the current batch
         for (std::size_t b = 0; b < batches; ++b) {
             const std::size_t first = b * bs, n = std::min(bs, N - first);
             gather_rows(be, n, M::input_size, data.images(), buf.index.data() + first, buf.x.data());
             gather_labels(be, n, data.labels(), buf.index.data() + first, buf.y.data());
+            if (keep_buffers) copy_values(be, model.buffers().size(), model.buffers().data(), buffers_before.data());
             const T* out = model.forward(buf.x.data(), n, true);
             loss(be, n, M::output_size, out, buf.y.data(), buf.dout.data(), T(1) / T(n), buf.acc.data());
-            model.backward(buf.dout.data());
+            if (check_each_batch) {
+                double now[2];
+                read_accumulator(be, buf.acc.data(), now);
+                bool finite = std::isfinite(now[0]);
+                if (finite) {
+                    model.backward(buf.dout.data());
+                    finite = all_finite(be, M::parameter_count, model.gradients().data());
+                }
+                if (!finite) {
+                    if (opts.on_non_finite == OnNonFinite::stop) throw non_finite(epoch, b + 1, "");
+                    // Skip: the weights are untouched (no step), the batch's
+                    // loss and hits leave the epoch's metrics.
+                    buf.acc.from_host(std::span<const double>(before, 2));
+                    if (keep_buffers) copy_values(be, model.buffers().size(), buffers_before.data(), model.buffers().data());
+                    ++skipped;
+                    skipped_samples += n;
+                    continue;
+                }
+                before[0] = now[0];
+                before[1] = now[1];
+            } else {
+                model.backward(buf.dout.data());
+            }
             optimizer.step(model);
             seen += n;
             if (progress.due(b + 1)) {
                 const auto [l, c] = buf.read(be);
-                if (!std::isfinite(l))
-                    throw NumericalError("fit: the training loss became non-finite in epoch " + std::to_string(epoch) +
-                                         ", batch " + std::to_string(b + 1) +
-                                         "; lower the learning rate or check the data for NaN/inf");
+                if (!std::isfinite(l)) throw non_finite(epoch, b + 1, " (or in one of the batches before it since the last check)");
                 progress.update(b + 1, l / double(seen), c / double(seen));
             }
         }
+        if (skipped == batches)
+            throw NumericalError("fit: every batch of epoch " + std::to_string(epoch) +
+                                 " had a non-finite loss or gradient and was skipped; lower the learning rate or check "
+                                 "the data for NaN/inf");
         const auto [l, c] = buf.read(be);
+        if (!std::isfinite(l)) throw non_finite(epoch, batches, " (or in one of the batches before it since the last check)");
         EpochStats s;
         s.epoch = epoch;
         s.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-        s.loss = l / double(N);
-        s.accuracy = c / double(N);
-        detail::require<NumericalError>(std::isfinite(s.loss),
-            "fit: the training loss became non-finite in epoch " + std::to_string(epoch) +
-                "; lower the learning rate or check the data for NaN/inf");
+        s.loss = l / double(N - skipped_samples);
+        s.accuracy = c / double(N - skipped_samples);
+        s.skipped_batches = skipped;
         if (val) {
             const Metrics vm = detail::evaluate_impl(model, *val, &loss, val_bs, *val_buf);
             s.val_loss = vm.loss;

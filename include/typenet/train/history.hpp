@@ -24,6 +24,7 @@ struct EpochStats {
     double val_loss = std::nan("");
     double val_accuracy = std::nan("");
     double seconds = 0.0;  // training time of the epoch (validation excluded)
+    std::size_t skipped_batches = 0;  // batches left out for a non-finite loss or gradient (OnNonFinite::skip_batch)
     bool has_validation() const { return !std::isnan(val_accuracy); }
 };
 
@@ -36,16 +37,16 @@ struct History {
         for (const auto& e : epochs) s += e.seconds;
         return s;
     }
-    /// Learning curves as CSV: epoch,loss,accuracy,val_loss,val_accuracy,seconds.
+    /// Learning curves as CSV: epoch,loss,accuracy,val_loss,val_accuracy,seconds,skipped_batches.
     std::string to_csv() const {
         std::ostringstream o;
         o.precision(8);
-        o << "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n";
+        o << "epoch,loss,accuracy,val_loss,val_accuracy,seconds,skipped_batches\n";
         for (const auto& e : epochs) {
             o << e.epoch << ',' << e.loss << ',' << e.accuracy << ',';
             if (e.has_validation()) o << e.val_loss << ',' << e.val_accuracy;
             else o << ',';
-            o << ',' << e.seconds << '\n';
+            o << ',' << e.seconds << ',' << e.skipped_batches << '\n';
         }
         return o.str();
     }

@@ -97,6 +97,7 @@ public:
           << "  acc " << s.accuracy;
         if (s.has_validation()) o << "  val_loss " << s.val_loss << "  val_acc " << s.val_accuracy;
         o << "  " << std::setprecision(2) << s.seconds << " s";
+        if (s.skipped_batches) o << "  (skipped " << s.skipped_batches << " non-finite batches)";
         out_ << o.str() << std::endl;
     }
 
