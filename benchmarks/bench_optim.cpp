@@ -95,7 +95,7 @@ void register_backend() {
 }
 
 void register_cases() {
-    bench::register_all_backends([]<class B>() { register_backend<B>(); });
+    bench::register_all_backends([]<class B>(std::type_identity<B>) { register_backend<B>(); });
     using Case = void (*)(benchmark::State&);
     const std::pair<const char*, Case> references[] = {{"ref_triad/cpu/threads:1", ref_triad},
                                                        {"ref_triad_fresh/cpu/threads:1", ref_triad_fresh}};

@@ -121,7 +121,7 @@ void register_backend() {
 }
 
 void register_cases() {
-    bench::register_all_backends([]<class B>() { register_backend<B>(); });
+    bench::register_all_backends([]<class B>(std::type_identity<B>) { register_backend<B>(); });
 }
 
 }  // namespace

@@ -232,6 +232,20 @@ TYPED_TEST(CpuOps, ActivationsMatchAnalyticFormulasAndSaturateWithoutNaN) {
         }
 }
 
+// ReLU's backward decides x > 0 on the bits (so it vectorises): check the
+// edge values exactly, and a length that leaves a non-SIMD tail.
+TYPED_TEST(CpuOps, ReluBackwardPassesExactlyThePositiveInputs) {
+    using T = TypeParam;
+    using L = std::numeric_limits<T>;
+    const std::vector<T> x = {T(0), T(-0.0), L::denorm_min(), -L::denorm_min(), L::min(), -L::min(), L::infinity(),
+                              -L::infinity(), L::max(), L::lowest(), T(1), T(-1), T(3)};
+    const auto dy = uniform<T>(this->rng, x.size(), -2.0, 2.0);
+    std::vector<T> y(x.size()), dx(x.size(), nan_v<T>);
+    activation_forward(this->cpu, ActivationKind::relu, x.size(), x.data(), y.data());
+    activation_backward(this->cpu, ActivationKind::relu, x.size(), x.data(), y.data(), dy.data(), dx.data());
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(dx[i], x[i] > T(0) ? dy[i] : T(0)) << "x = " << x[i];
+}
+
 // --- softmax --------------------------------------------------------------
 
 std::vector<double> ref_softmax(const std::vector<double>& x) {
