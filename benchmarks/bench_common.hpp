@@ -235,6 +235,15 @@ void register_all_backends(Register&& reg) {
 #endif
 }
 
+/// main() of a suite whose cases register_backend<B>() registers, for every
+/// backend this build has.
+#define TYPENET_BENCH_MAIN(register_backend)                                                             \
+    int main(int argc, char** argv) {                                                                    \
+        return ::bench::run_main(argc, argv, [] {                                                        \
+            ::bench::register_all_backends([]<class B>(std::type_identity<B>) { register_backend<B>(); }); \
+        });                                                                                              \
+    }
+
 /// The main of every suite: --threads, registration, Google Benchmark's flags.
 /// Exits non-zero when a case failed or when the filter matched no case, so
 /// a renamed case cannot silently drop out of the CI smoke run.

@@ -43,10 +43,6 @@ void register_backend() {
                 ->Unit(benchmark::kMicrosecond);
 }
 
-void register_cases() {
-    bench::register_all_backends([]<class B>(std::type_identity<B>) { register_backend<B>(); });
-}
-
 }  // namespace
 
-int main(int argc, char** argv) { return bench::run_main(argc, argv, register_cases); }
+TYPENET_BENCH_MAIN(register_backend)
