@@ -17,6 +17,7 @@
 
 #include "../../core/device.hpp"
 #include "../../core/error.hpp"
+#include "isa.hpp"
 #include "thread_pool.hpp"
 
 #if defined(TYPENET_HAS_OPENBLAS)
@@ -25,14 +26,17 @@ extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace typenet {
 
-/// The CPU backend. `Cpu{}` uses every core; `Cpu{2}` uses two threads.
-/// Copies share one pool of worker threads.
+/// The CPU backend. `Cpu{}` uses every core; `Cpu{2}` uses two threads;
+/// `Cpu{2, CpuIsa::avx2}` also narrows typenet's kernels to AVX2+FMA (the
+/// default is the widest path the CPU has, see isa.hpp). Copies share one
+/// pool of worker threads.
 class Cpu {
 public:
     using device = HostDevice;
     static constexpr const char* name = "cpu";
 
-    explicit Cpu(int threads = default_threads()) : threads_(threads) {
+    explicit Cpu(int threads = default_threads(), CpuIsa isa = default_isa())
+        : threads_(threads), isa_(checked_isa(isa, "typenet::Cpu")) {
         detail::require(threads >= 1, "typenet::Cpu: the thread count must be at least 1 (got " +
                                           std::to_string(threads) + "); use Cpu{} for all cores");
         pool_ = std::make_shared<cpu_detail::ThreadPool>(std::size_t(threads));
@@ -45,6 +49,12 @@ public:
 
     /// Number of threads every op may use.
     int threads() const { return threads_; }
+    /// The kernel path typenet's own float kernels run.
+    CpuIsa isa() const { return isa_; }
+    /// "CPU backend: 2 threads, AVX-512", for summaries and logs.
+    std::string description() const {
+        return "CPU backend: " + std::to_string(threads_) + (threads_ == 1 ? " thread, " : " threads, ") + isa_name(isa_);
+    }
     cpu_detail::ThreadPool& pool() const { return *pool_; }
 
     /// Ops run synchronously on the CPU; nothing to wait for.
@@ -77,6 +87,7 @@ public:
 
 private:
     int threads_;
+    CpuIsa isa_;
     std::shared_ptr<cpu_detail::ThreadPool> pool_;
 };
 

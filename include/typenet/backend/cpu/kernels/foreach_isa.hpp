@@ -1,0 +1,57 @@
+// typenet/backend/cpu/kernels/foreach_isa.hpp - compiles one kernel body per ISA.
+//
+// Usage (no include guard, on purpose):
+//     #define TYPENET_ISA_BODY "my_kernel_body.hpp"
+//     #include "foreach_isa.hpp"
+// includes the body three times, in namespaces typenet::cpu_kernels::avx512,
+// ::avx2 and ::portable. Inside, TYPENET_ISA is 2, 1 or 0 and simd.hpp's Vec
+// is that path's vector type. The x86 bodies sit in regions whose functions
+// (templates too) get the target's options, so they compile to AVX-512 or
+// AVX2+FMA whatever flags the includer uses, and only run when dispatched.
+// Dispatch with TYPENET_ISA_CALL(isa, function, args...).
+#ifndef TYPENET_ISA_BODY
+#error "define TYPENET_ISA_BODY (the body header's name) before including foreach_isa.hpp"
+#endif
+
+#if defined(TYPENET_X86_KERNELS)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi2"))), \
+                             apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi2")
+#endif
+#define TYPENET_ISA 2
+namespace typenet::cpu_kernels::avx512 {
+#include "simd.hpp"
+#include TYPENET_ISA_BODY
+}  // namespace typenet::cpu_kernels::avx512
+#undef TYPENET_ISA
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2,fma,bmi2"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,bmi2")
+#endif
+#define TYPENET_ISA 1
+namespace typenet::cpu_kernels::avx2 {
+#include "simd.hpp"
+#include TYPENET_ISA_BODY
+}  // namespace typenet::cpu_kernels::avx2
+#undef TYPENET_ISA
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif  // TYPENET_X86_KERNELS
+
+#define TYPENET_ISA 0
+namespace typenet::cpu_kernels::portable {
+#include "simd.hpp"
+#include TYPENET_ISA_BODY
+}  // namespace typenet::cpu_kernels::portable
+#undef TYPENET_ISA
+#undef TYPENET_ISA_BODY

@@ -1,0 +1,104 @@
+// typenet/backend/cpu/kernels/simd.hpp - the vector type of one kernel path.
+//
+// Included by foreach_isa.hpp inside each path's namespace (guarded per
+// path), so kernel bodies are written once against Vec:
+//   Vec::width floats; zero(), set1(x), load(p), store(p, v),
+//   load_n(p, k) / store_n(p, v, k) for the first k < width lanes,
+//   fmadd(a, b, c) = a*b + c (one rounding on the x86 paths), add, mul, max,
+//   sum(v) (horizontal).
+// The portable Vec is four floats in an array; compilers map it to SSE2 or
+// NEON, and its fmadd is a multiply then an add.
+
+#if TYPENET_ISA == 2 && !defined(TYPENET_SIMD_AVX512_DEFINED)
+#define TYPENET_SIMD_AVX512_DEFINED
+struct Vec {
+    static constexpr int width = 16;
+    __m512 v;
+    static Vec zero() { return {_mm512_setzero_ps()}; }
+    static Vec set1(float x) { return {_mm512_set1_ps(x)}; }
+    static Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
+    static Vec load_n(const float* p, int k) { return {_mm512_maskz_loadu_ps(mask(k), p)}; }
+    static void store(float* p, Vec a) { _mm512_storeu_ps(p, a.v); }
+    static void store_n(float* p, Vec a, int k) { _mm512_mask_storeu_ps(p, mask(k), a.v); }
+    static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+    static Vec add(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
+    static Vec mul(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
+    static Vec max(Vec a, Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
+    // Halves through the zero-masking extract: the plain extract (inside
+    // _mm512_reduce_add_ps and _mm512_castps512_ps256) draws GCC 12's -Wuninitialized.
+    static __m256 half(Vec a, int upper) {
+        return _mm256_castpd_ps(upper ? _mm512_maskz_extractf64x4_pd(0xff, _mm512_castps_pd(a.v), 1)
+                                      : _mm512_maskz_extractf64x4_pd(0xff, _mm512_castps_pd(a.v), 0));
+    }
+    static float sum(Vec a) {
+        const __m256 s8 = _mm256_add_ps(half(a, 0), half(a, 1));
+        const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+        const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+    }
+    static __mmask16 mask(int k) { return static_cast<__mmask16>((1u << k) - 1u); }
+};
+#elif TYPENET_ISA == 1 && !defined(TYPENET_SIMD_AVX2_DEFINED)
+#define TYPENET_SIMD_AVX2_DEFINED
+struct Vec {
+    static constexpr int width = 8;
+    __m256 v;
+    static Vec zero() { return {_mm256_setzero_ps()}; }
+    static Vec set1(float x) { return {_mm256_set1_ps(x)}; }
+    static Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
+    static Vec load_n(const float* p, int k) { return {_mm256_maskload_ps(p, mask(k))}; }
+    static void store(float* p, Vec a) { _mm256_storeu_ps(p, a.v); }
+    static void store_n(float* p, Vec a, int k) { _mm256_maskstore_ps(p, mask(k), a.v); }
+    static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+    static Vec add(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
+    static Vec mul(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
+    static Vec max(Vec a, Vec b) { return {_mm256_max_ps(a.v, b.v)}; }
+    static float sum(Vec a) {
+        const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+        const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+    }
+    // Lanes below k all-ones: compare the lane numbers with k.
+    static __m256i mask(int k) {
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+};
+#elif TYPENET_ISA == 0 && !defined(TYPENET_SIMD_PORTABLE_DEFINED)
+#define TYPENET_SIMD_PORTABLE_DEFINED
+struct Vec {
+    static constexpr int width = 4;
+    float v[4];
+    static Vec zero() { return {{0.0f, 0.0f, 0.0f, 0.0f}}; }
+    static Vec set1(float x) { return {{x, x, x, x}}; }
+    static Vec load(const float* p) { return {{p[0], p[1], p[2], p[3]}}; }
+    static Vec load_n(const float* p, int k) {
+        Vec r = zero();
+        for (int i = 0; i < k; ++i) r.v[i] = p[i];
+        return r;
+    }
+    static void store(float* p, Vec a) {
+        for (int i = 0; i < 4; ++i) p[i] = a.v[i];
+    }
+    static void store_n(float* p, Vec a, int k) {
+        for (int i = 0; i < k; ++i) p[i] = a.v[i];
+    }
+    static Vec fmadd(Vec a, Vec b, Vec c) {
+        for (int i = 0; i < 4; ++i) c.v[i] += a.v[i] * b.v[i];
+        return c;
+    }
+    static Vec add(Vec a, Vec b) {
+        for (int i = 0; i < 4; ++i) a.v[i] += b.v[i];
+        return a;
+    }
+    static Vec mul(Vec a, Vec b) {
+        for (int i = 0; i < 4; ++i) a.v[i] *= b.v[i];
+        return a;
+    }
+    // As the x86 max: b when either is NaN or they are equal.
+    static Vec max(Vec a, Vec b) {
+        for (int i = 0; i < 4; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
+        return a;
+    }
+    static float sum(Vec a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
+};
+#endif
