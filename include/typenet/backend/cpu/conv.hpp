@@ -1,10 +1,10 @@
-// typenet/backend/cpu/conv.hpp - 2-D convolution and pooling on the CPU.
+// typenet/backend/cpu/conv.hpp - 2-D convolution on the CPU.
 //
 // Convolutions are im2col + one BLAS GEMM per block of images: the columns of
 // a block of images sit side by side in one (K, nb*P) matrix (K = c_in*kh*kw,
 // P = out_h*out_w), so the GEMM is wide even when K is 9. Between the GEMM's
 // (c_out, nb*P) layout and NCHW's (nb, c_out, P) only whole rows of P values
-// move. Copies, im2col / col2im and pooling are split over threads with
+// move. Copies and im2col / col2im are split over threads with
 // Cpu::parallel_for, never while BLAS runs. Tensors are row-major NCHW.
 #pragma once
 
@@ -24,40 +24,6 @@
 namespace typenet {
 
 namespace cpu_detail {
-
-// Below this many values touched a loop runs inline: starting threads costs
-// tens of microseconds, as much as copying ~100 KB.
-inline constexpr std::size_t parallel_min_values = std::size_t{1} << 15;
-
-template <class F>
-void parallel_items(const Cpu& be, std::size_t count, std::size_t values_per_item, F&& f) {
-    if (count * values_per_item < parallel_min_values)
-        f(std::size_t{0}, count);
-    else
-        be.parallel_for(count, f);
-}
-
-// A row of values as an Eigen array (T may be const), for fills, sums and
-// bias adds that Eigen vectorises at any optimisation level.
-template <class T>
-using VectorOf = std::conditional_t<std::is_const_v<T>, const Eigen::Array<std::remove_const_t<T>, Eigen::Dynamic, 1>,
-                                    Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <class T>
-Eigen::Map<VectorOf<T>> row(T* p, std::size_t count) {
-    return {p, Eigen::Index(count)};
-}
-
-// Calls f(s) with the column stride s as a compile-time constant when it is
-// 1 or 2, so the compiler can vectorise loops over x[o * s], else as a value.
-template <class F>
-void with_stride(std::size_t stride, F&& f) {
-    if (stride == 1)
-        f(std::integral_constant<std::size_t, 1>{});
-    else if (stride == 2)
-        f(std::integral_constant<std::size_t, 2>{});
-    else
-        f(stride);
-}
 
 // Output positions o in [lo, hi) read input o*stride + k - pad inside [0, size);
 // outside it they read the zero padding. Computed once per kernel offset so
@@ -259,45 +225,6 @@ void conv2d_backward_filter_blocks(const Cpu& be, const Conv2dGeometry& g, std::
     });
 }
 
-// The common 2x2 window with stride 2, in one pass: the four candidates of
-// each window compared in row-major order with '>' (first maximum wins, as
-// in the general path). About 4x faster than the general loop.
-template <class T>
-void maxpool2x2_forward(const Cpu& be, const Pool2dGeometry& g, const T* x, T* y, std::int32_t* argmax) {
-    const std::size_t P = g.out_h * g.out_w, ow = g.out_w, W = g.w;
-    parallel_items(be, g.n * g.c, g.h * g.w, [&](std::size_t begin, std::size_t end) {
-        for (std::size_t plane = begin; plane < end; ++plane) {
-            const T* xp = x + plane * g.h * W;  // (H,W)
-            for (std::size_t oh = 0; oh < g.out_h; ++oh) {
-                const T* r0 = xp + 2 * oh * W;
-                const T* r1 = r0 + W;
-                T* yr = y + plane * P + oh * ow;
-                std::int32_t* ar = argmax + plane * P + oh * ow;
-                const auto base = static_cast<std::int32_t>(2 * oh * W);
-                const auto w = static_cast<std::int32_t>(W);
-                for (std::size_t o = 0; o < ow; ++o) {
-                    // Selects, not branches: on real activations the comparisons are
-                    // unpredictable, and mispredictions made this loop 3x slower.
-                    const auto c = static_cast<std::int32_t>(2 * o);
-                    T m = r0[2 * o];
-                    std::int32_t at = base + c;
-                    bool s = r0[2 * o + 1] > m;
-                    m = s ? r0[2 * o + 1] : m;
-                    at = s ? base + c + 1 : at;
-                    s = r1[2 * o] > m;
-                    m = s ? r1[2 * o] : m;
-                    at = s ? base + w + c : at;
-                    s = r1[2 * o + 1] > m;
-                    m = s ? r1[2 * o + 1] : m;
-                    at = s ? base + w + c + 1 : at;
-                    yr[o] = m;
-                    ar[o] = at;
-                }
-            }
-        }
-    });
-}
-
 }  // namespace cpu_detail
 
 /// Scratch values (of the op's T) that conv2d_forward, conv2d_backward_data
@@ -329,108 +256,6 @@ void conv2d_backward_filter(const Cpu& be, const Conv2dGeometry& g, const T* x, 
                             T* workspace) {
     cpu_detail::conv2d_backward_filter_blocks(be, g, cpu_detail::conv2d_images_per_block(g), x, dy, dw, db,
                                               workspace);
-}
-
-/// Max pooling. x (N,C,H,W), y (N,C,OUT_H,OUT_W), argmax (N,C,OUT_H,OUT_W):
-/// the index within the input plane (row * w + col) of each chosen value.
-/// Ties go to the first maximum in row-major window order; a NaN wins only
-/// when it comes first in its window.
-template <class T>
-void maxpool2d_forward(const Cpu& be, const Pool2dGeometry& g, const T* x, T* y, std::int32_t* argmax) {
-    TYPENET_ASSERT(g.h * g.w <= std::size_t{INT32_MAX});  // argmax holds plane indices
-    const std::size_t P = g.out_h * g.out_w, ow = g.out_w;
-    if (g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2) {
-        cpu_detail::maxpool2x2_forward(be, g, x, y, argmax);
-        return;
-    }
-    cpu_detail::parallel_items(be, g.n * g.c, g.h * g.w, [&](std::size_t begin, std::size_t end) {
-        cpu_detail::with_stride(g.stride_w, [&](auto sw) {
-            for (std::size_t plane = begin; plane < end; ++plane)
-                for (std::size_t oh = 0; oh < g.out_h; ++oh) {
-                    const T* xp = x + plane * g.h * g.w;   // (H,W)
-                    T* yr = y + plane * P + oh * ow;       // (OUT_W)
-                    std::int32_t* ar = argmax + plane * P + oh * ow;
-                    const std::size_t top = oh * g.stride_h * g.w;  // window row 0, within the plane
-                    for (std::size_t o = 0; o < ow; ++o) {
-                        yr[o] = xp[top + o * sw];
-                        ar[o] = static_cast<std::int32_t>(top + o * sw);
-                    }
-                    // Offsets in row-major window order with a strict '>' keep the first
-                    // maximum. Branch-free (a mask, std::max keeps cur on ties) so it vectorises.
-                    for (std::size_t ki = 0; ki < g.kh; ++ki)
-                        for (std::size_t kj = (ki == 0 ? 1 : 0); kj < g.kw; ++kj) {
-                            const std::size_t at = top + ki * g.w + kj;
-                            for (std::size_t o = 0; o < ow; ++o) {
-                                const T v = xp[at + o * sw], cur = yr[o];
-                                const std::int32_t more = -static_cast<std::int32_t>(v > cur);
-                                yr[o] = std::max(cur, v);
-                                ar[o] = (static_cast<std::int32_t>(at + o * sw) & more) | (ar[o] & ~more);
-                            }
-                        }
-                }
-        });
-    });
-}
-
-/// dx = dy routed to the argmax of each window (overlapping windows add up).
-/// dy, argmax (N,C,OUT_H,OUT_W); dx (N,C,H,W), overwritten.
-template <class T>
-void maxpool2d_backward(const Cpu& be, const Pool2dGeometry& g, const T* dy, const std::int32_t* argmax, T* dx) {
-    const std::size_t P = g.out_h * g.out_w, HW = g.h * g.w;
-    cpu_detail::parallel_items(be, g.n * g.c, HW, [&](std::size_t begin, std::size_t end) {
-        for (std::size_t plane = begin; plane < end; ++plane) {
-            T* d = dx + plane * HW;  // (H,W)
-            std::fill(d, d + HW, T(0));
-            const T* dyp = dy + plane * P;
-            const std::int32_t* ap = argmax + plane * P;
-            for (std::size_t o = 0; o < P; ++o) d[ap[o]] += dyp[o];
-        }
-    });
-}
-
-/// Average pooling: y = the mean of each kh*kw window. x (N,C,H,W), y (N,C,OUT_H,OUT_W).
-template <class T>
-void avgpool2d_forward(const Cpu& be, const Pool2dGeometry& g, const T* x, T* y) {
-    const std::size_t P = g.out_h * g.out_w, ow = g.out_w;
-    const T scale = T(1) / static_cast<T>(g.kh * g.kw);
-    cpu_detail::parallel_items(be, g.n * g.c, g.h * g.w, [&](std::size_t begin, std::size_t end) {
-        cpu_detail::with_stride(g.stride_w, [&](auto sw) {
-            for (std::size_t plane = begin; plane < end; ++plane)
-                for (std::size_t oh = 0; oh < g.out_h; ++oh) {
-                    const T* xp = x + plane * g.h * g.w + oh * g.stride_h * g.w;  // window row 0
-                    T* yr = y + plane * P + oh * ow;                              // (OUT_W)
-                    std::fill(yr, yr + ow, T(0));
-                    for (std::size_t ki = 0; ki < g.kh; ++ki)
-                        for (std::size_t kj = 0; kj < g.kw; ++kj)
-                            for (std::size_t o = 0; o < ow; ++o) yr[o] += xp[ki * g.w + kj + o * sw];
-                    for (std::size_t o = 0; o < ow; ++o) yr[o] *= scale;
-                }
-        });
-    });
-}
-
-/// dx = dy / (kh*kw) spread over each window (overlapping windows add up).
-/// dy (N,C,OUT_H,OUT_W); dx (N,C,H,W), overwritten.
-template <class T>
-void avgpool2d_backward(const Cpu& be, const Pool2dGeometry& g, const T* dy, T* dx) {
-    const std::size_t P = g.out_h * g.out_w, HW = g.h * g.w, ow = g.out_w;
-    const T scale = T(1) / static_cast<T>(g.kh * g.kw);
-    cpu_detail::parallel_items(be, g.n * g.c, HW, [&](std::size_t begin, std::size_t end) {
-        cpu_detail::with_stride(g.stride_w, [&](auto sw) {
-            for (std::size_t plane = begin; plane < end; ++plane) {
-                T* d = dx + plane * HW;  // (H,W)
-                std::fill(d, d + HW, T(0));
-                for (std::size_t oh = 0; oh < g.out_h; ++oh) {
-                    const T* dyr = dy + plane * P + oh * ow;  // (OUT_W)
-                    for (std::size_t ki = 0; ki < g.kh; ++ki)
-                        for (std::size_t kj = 0; kj < g.kw; ++kj) {
-                            T* dr = d + (oh * g.stride_h + ki) * g.w + kj;
-                            for (std::size_t o = 0; o < ow; ++o) dr[o * sw] += dyr[o] * scale;
-                        }
-                }
-            }
-        });
-    });
 }
 
 }  // namespace typenet

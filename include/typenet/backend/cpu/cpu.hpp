@@ -13,7 +13,10 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
+
+#include <Eigen/Core>
 
 #include "../../core/device.hpp"
 #include "../../core/error.hpp"
@@ -60,20 +63,20 @@ public:
     /// Ops run synchronously on the CPU; nothing to wait for.
     void synchronize() const {}
 
-    /// Runs f(begin, end) over [0, count) split into threads() contiguous
-    /// chunks on the pool, the calling thread taking the first; with one
-    /// thread or count < 2 it calls f inline. f must not throw.
+    /// Runs f(begin, end) over [0, count) in contiguous pieces that the
+    /// threads claim one at a time (a few pieces per thread), so a thread
+    /// that the OS descheduled holds up one small piece rather than a
+    /// 1/threads() share. With one thread or count < 2 it calls f inline.
+    /// f must not throw, and must not depend on which thread runs a piece.
     template <class F>
     void parallel_for(std::size_t count, F&& f) const {
-        const std::size_t chunks = std::min(count, static_cast<std::size_t>(threads_));
-        if (chunks <= 1) {
+        const std::size_t pieces = std::min(count, pieces_per_thread * static_cast<std::size_t>(threads_));
+        if (threads_ == 1 || pieces <= 1) {
             if (count > 0) f(std::size_t{0}, count);
             return;
         }
-        const auto bound = [&](std::size_t c) { return count / chunks * c + std::min(c, count % chunks); };
-        pool_->run([&](std::size_t c) {
-            if (c < chunks) f(bound(c), bound(c + 1));
-        });
+        const auto bound = [&](std::size_t c) { return count / pieces * c + std::min(c, count % pieces); };
+        pool_->run_pieces(pieces, [&](std::size_t c) { f(bound(c), bound(c + 1)); });
     }
 
     /// Thread count from $TYPENET_THREADS when set, else all hardware threads.
@@ -86,17 +89,59 @@ public:
     }
 
 private:
+    // More pieces balance better under load; each costs an atomic claim.
+    static constexpr std::size_t pieces_per_thread = 4;
     int threads_;
     CpuIsa isa_;
     std::shared_ptr<cpu_detail::ThreadPool> pool_;
 };
 
+namespace cpu_detail {
+
+// Below this many values touched a loop runs inline: starting threads costs
+// tens of microseconds, as much as copying ~100 KB.
+inline constexpr std::size_t parallel_min_values = std::size_t{1} << 15;
+
+template <class F>
+void parallel_items(const Cpu& be, std::size_t count, std::size_t values_per_item, F&& f) {
+    if (count * values_per_item < parallel_min_values)
+        f(std::size_t{0}, count);
+    else
+        be.parallel_for(count, f);
+}
+
+// A row of values as an Eigen array (T may be const), for fills, sums and
+// bias adds that Eigen vectorises at any optimisation level.
+template <class T>
+using VectorOf = std::conditional_t<std::is_const_v<T>, const Eigen::Array<std::remove_const_t<T>, Eigen::Dynamic, 1>,
+                                    Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+Eigen::Map<VectorOf<T>> row(T* p, std::size_t count) {
+    return {p, Eigen::Index(count)};
+}
+
+// Calls f(s) with the column stride s as a compile-time constant when it is
+// 1 or 2, so the compiler can vectorise loops over x[o * s], else as a value.
+template <class F>
+void with_stride(std::size_t stride, F&& f) {
+    if (stride == 1)
+        f(std::integral_constant<std::size_t, 1>{});
+    else if (stride == 2)
+        f(std::integral_constant<std::size_t, 2>{});
+    else
+        f(stride);
+}
+
+}  // namespace cpu_detail
+
 }  // namespace typenet
 
+#include "batch.hpp"
+#include "batchnorm.hpp"
 #include "conv.hpp"
+#include "dropout.hpp"
 #include "elementwise.hpp"
 #include "gemm.hpp"
 #include "losses.hpp"
 #include "optimizers.hpp"
-#include "regularization.hpp"
-#include "transfer.hpp"
+#include "pool.hpp"

@@ -70,6 +70,20 @@ public:
             }
     }
 
+    /// Runs piece(p) for p in [0, pieces), each once, on all threads: each
+    /// claims the next unclaimed piece until none is left, so the work
+    /// follows whichever threads the OS runs. No allocation (the counter is
+    /// on this stack frame, which run() outlives every task's use of).
+    template <class F>
+    void run_pieces(std::size_t pieces, F&& piece) {
+        std::atomic<std::size_t> next{0};
+        run([&](std::size_t) {
+            for (std::size_t p = next.fetch_add(1, std::memory_order_relaxed); p < pieces;
+                 p = next.fetch_add(1, std::memory_order_relaxed))
+                piece(p);
+        });
+    }
+
 private:
     // Sleeping uses a mutex and condition variables (the counters change
     // under the mutex), so no wake-up is lost; spinning first keeps the

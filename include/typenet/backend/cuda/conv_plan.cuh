@@ -31,9 +31,10 @@ template <class T>
 inline constexpr cudnnDataType_t cudnn_type = sizeof(T) == 8 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
 
 inline int cudnn_int(std::size_t v, const char* what) {
-    detail::require(v <= std::size_t(INT_MAX), std::string("typenet::Cuda: the convolution's ") + what + " (" +
-                                                   std::to_string(v) +
-                                                   ") exceeds what cuDNN accepts; use a smaller batch");
+    detail::require(v <= std::size_t(INT_MAX), [&] {
+        return std::string("typenet::Cuda: the convolution's ") + what + " (" + std::to_string(v) +
+               ") exceeds what cuDNN accepts; use a smaller batch";
+    });
     return int(v);
 }
 

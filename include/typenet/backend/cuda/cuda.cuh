@@ -135,14 +135,15 @@ private:
 
 }  // namespace typenet
 
+#include "batch.cuh"
+#include "batchnorm.cuh"
 #include "conv.cuh"
+#include "dropout.cuh"
 #include "elementwise.cuh"
 #include "gemm.cuh"
 #include "losses.cuh"
 #include "optimizers.cuh"
 #include "pool.cuh"
-#include "regularization.cuh"
-#include "transfer.cuh"
 
 static_assert(typenet::Backend<typenet::Cuda>,
               "typenet::Cuda must provide every op of the Backend concept (core/backend.hpp)");

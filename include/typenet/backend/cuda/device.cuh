@@ -26,6 +26,7 @@ inline std::string mib(std::size_t bytes) {
 /// Memory of the current CUDA device.
 struct CudaDevice {
     static constexpr const char* name = "cuda";
+    static constexpr bool host_accessible = false;
 
     static void* allocate(std::size_t bytes) {
         if (bytes == 0) return nullptr;

@@ -16,8 +16,10 @@ namespace typenet {
 
 namespace cuda_detail {
 inline int blas_int(std::size_t v) {
-    detail::require(v <= std::size_t(INT_MAX), "typenet::Cuda: gemm: a matrix dimension of " + std::to_string(v) +
-                                                   " exceeds cuBLAS's 32-bit sizes; split the batch");
+    detail::require(v <= std::size_t(INT_MAX), [&] {
+        return "typenet::Cuda: gemm: a matrix dimension of " + std::to_string(v) +
+               " exceeds cuBLAS's 32-bit sizes; split the batch";
+    });
     return int(v);
 }
 }  // namespace cuda_detail

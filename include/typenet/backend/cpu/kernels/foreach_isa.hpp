@@ -14,6 +14,13 @@
 #endif
 
 #if defined(TYPENET_X86_KERNELS)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_ps(), which its
+// -W(maybe-)uninitialized flags once inlined; the values are never read.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi2"))), \
                              apply_to = function)
@@ -45,6 +52,9 @@ namespace typenet::cpu_kernels::avx2 {
 #pragma clang attribute pop
 #else
 #pragma GCC pop_options
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
 #endif
 #endif  // TYPENET_X86_KERNELS
 

@@ -1,4 +1,4 @@
-// typenet/backend/cuda/transfer.cuh - batch gathering, value copies and the
+// typenet/backend/cuda/batch.cuh - batch gathering, value copies and the
 // metric accumulator read on the GPU.
 #pragma once
 

@@ -1,33 +1,15 @@
-// typenet/backend/cuda/regularization.cuh - dropout and batch normalisation on
-// the GPU; the formulas of backend/cpu/regularization.hpp. Dropout masks come
-// from hash_uniform(seed, index), so they equal the CPU's bit for bit.
+// typenet/backend/cuda/batchnorm.cuh - batch normalisation on the GPU; the
+// formulas of backend/cpu/batchnorm.hpp.
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 
-#include "../../core/hash_random.hpp"
 #include "cuda.cuh"
 #include "launch.cuh"
 
 namespace typenet {
 
 namespace cuda_detail {
-
-template <class T>
-__global__ void dropout_forward_kernel(std::size_t count, float rate, T keep_scale, std::uint64_t seed, const T* x,
-                                       T* y, T* mask) {
-    TYPENET_GRID_LOOP(i, count) {
-        const T m = hash_uniform(seed, i) >= rate ? keep_scale : T(0);
-        mask[i] = m;
-        y[i] = x[i] * m;
-    }
-}
-
-template <class T>
-__global__ void multiply_kernel(std::size_t count, const T* a, const T* b, T* out) {
-    TYPENET_GRID_LOOP(i, count) out[i] = a[i] * b[i];
-}
 
 // Batch mean and biased variance of channel c, two passes in double as on the
 // CPU; every thread of the block receives them.
@@ -110,24 +92,6 @@ __global__ void batchnorm_backward_kernel(std::size_t n, std::size_t channels, s
 }
 
 }  // namespace cuda_detail
-
-/// Inverted dropout: mask[i] = (u(seed, i) >= rate) / (1 - rate), y = x * mask.
-template <class T>
-void dropout_forward(const Cuda& be, std::size_t count, double rate, std::uint64_t seed, const T* x, T* y, T* mask) {
-    if (count == 0) return;
-    cuda_detail::dropout_forward_kernel<<<cuda_detail::grid_for(count), cuda_detail::block_threads, 0, be.stream()>>>(
-        count, float(rate), T(1.0 / (1.0 - rate)), seed, x, y, mask);
-    TYPENET_CUDA_LAUNCHED("dropout_forward");
-}
-
-/// dx = dy * mask.
-template <class T>
-void dropout_backward(const Cuda& be, std::size_t count, const T* dy, const T* mask, T* dx) {
-    if (count == 0) return;
-    cuda_detail::multiply_kernel<<<cuda_detail::grid_for(count), cuda_detail::block_threads, 0, be.stream()>>>(
-        count, dy, mask, dx);
-    TYPENET_CUDA_LAUNCHED("dropout_backward");
-}
 
 /// Batch normalisation with batch statistics (training), PyTorch semantics;
 /// x, y seen as (n, channels, spatial). See the CPU op for the formulas.

@@ -1,4 +1,4 @@
-// typenet/backend/cpu/transfer.hpp - batch gathering and accumulator reads on the CPU.
+// typenet/backend/cpu/batch.hpp - batch gathering and accumulator reads on the CPU.
 #pragma once
 
 #include <cstddef>

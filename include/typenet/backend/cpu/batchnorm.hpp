@@ -1,33 +1,13 @@
-// typenet/backend/cpu/regularization.hpp - dropout and batch normalisation on the CPU.
+// typenet/backend/cpu/batchnorm.hpp - batch normalisation on the CPU.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
-#include <cstdint>
 #include <vector>
-
-#include "../../core/hash_random.hpp"
 
 namespace typenet {
 
 class Cpu;
-
-/// Inverted dropout: mask[i] = (u(seed, i) >= rate) / (1 - rate), y = x * mask.
-template <class T>
-void dropout_forward(const Cpu&, std::size_t count, double rate, std::uint64_t seed, const T* x, T* y, T* mask) {
-    const T keep_scale = T(1.0 / (1.0 - rate));
-    const float r = float(rate);
-    for (std::size_t i = 0; i < count; ++i) {
-        mask[i] = hash_uniform(seed, i) >= r ? keep_scale : T(0);
-        y[i] = x[i] * mask[i];
-    }
-}
-
-/// dx = dy * mask.
-template <class T>
-void dropout_backward(const Cpu&, std::size_t count, const T* dy, const T* mask, T* dx) {
-    for (std::size_t i = 0; i < count; ++i) dx[i] = dy[i] * mask[i];
-}
 
 namespace cpu_detail {
 /// Per-channel batch mean and biased variance of x seen as (n, channels, spatial).
