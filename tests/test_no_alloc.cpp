@@ -1,6 +1,7 @@
 // The training loop allocates nothing in steady state: activations,
 // gradients, workspaces and thread-pool tasks are all sized once. This test
-// replaces the global operator new to count allocations during training steps.
+// replaces the global operator new to count allocations during training
+// steps, and during whole fit epochs after the first.
 #include <typenet/backend/cpu/cpu.hpp>
 #include <typenet/layers/activation.hpp>
 #include <typenet/layers/conv2d.hpp>
@@ -12,6 +13,7 @@
 #include <typenet/model/model.hpp>
 #include <typenet/optim/adam.hpp>
 #include <typenet/optim/rmsprop.hpp>
+#include <typenet/train/fit.hpp>
 
 #include <gtest/gtest.h>
 
@@ -79,4 +81,35 @@ TEST(NoAllocation, CnnTrainingSteps) {
                                tn::ReLU, tn::MaxPool2D<2>, tn::Conv2D<64, 3>, tn::ReLU, tn::Flatten, tn::Dropout<0.25>,
                                tn::Dense<70>, tn::ReLU, tn::Dense<10>>;
     EXPECT_EQ((allocations_per_steps<Cnn>(tn::Adam{}, 64, 2)), 0u);
+}
+
+namespace {
+// A fit of `epochs` epochs on random data with validation; the allocations
+// it makes (model built before counting starts).
+template <class Net>
+std::size_t allocations_in_fit(std::size_t epochs) {
+    constexpr std::size_t n = 96, classes = 10;
+    tn::Rng rng(5);
+    tn::Dataset train{tn::Tensor<float>(tn::Dims{n, Net::input_shape::size}), std::vector<std::int32_t>(n), classes,
+                      "random"};
+    for (std::size_t i = 0; i < train.images.size(); ++i) train.images.data()[i] = float(rng.uniform(0.0, 1.0));
+    for (std::size_t i = 0; i < n; ++i) train.labels[i] = std::int32_t(i % classes);
+    tn::Model<Net> model{1, tn::Cpu{2}};
+    tn::RMSprop opt;
+    counting = true;
+    tn::fit(model, opt, tn::SoftmaxCrossEntropy<10>{}, train,
+            {.epochs = epochs, .batch_size = 32, .validation = &train, .verbose = tn::Verbosity::silent});
+    counting = false;
+    return allocations.exchange(0);
+}
+}  // namespace
+
+// Everything fit allocates, it allocates before the first epoch: a 3-epoch
+// run makes exactly as many allocations as a 1-epoch run.
+TEST(NoAllocation, FitEpochsAfterTheFirst) {
+    using Mlp = tn::Sequential<tn::Input<784>, tn::Dense<70>, tn::Sigmoid, tn::Dense<30>, tn::Sigmoid, tn::Dense<10>>;
+    EXPECT_EQ(allocations_in_fit<Mlp>(3), allocations_in_fit<Mlp>(1));
+    using Cnn = tn::Sequential<tn::Input<1, 12, 12>, tn::Conv2D<4, 3>, tn::ReLU, tn::MaxPool2D<2>, tn::Flatten,
+                               tn::Dropout<0.25>, tn::Dense<10>>;
+    EXPECT_EQ(allocations_in_fit<Cnn>(3), allocations_in_fit<Cnn>(1));
 }

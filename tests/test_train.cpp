@@ -93,7 +93,9 @@ TEST(Fit, ValidationAndLinesOutput) {
     const std::string s = out.str();
     EXPECT_NE(s.find("epoch 1/3"), std::string::npos) << s;
     EXPECT_NE(s.find("val_acc"), std::string::npos) << s;
-    EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 3) << "one line per epoch when not a terminal:\n" << s;
+    // A line naming the backend and its kernel path, then one line per epoch when not a terminal.
+    EXPECT_EQ(s.rfind("fit: " + m.backend().description() + "\n", 0), 0u) << s;
+    EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 4) << "a header, then one line per epoch when not a terminal:\n" << s;
     const std::string csv = h.to_csv();
     EXPECT_EQ(csv.rfind("epoch,loss,accuracy,val_loss,val_accuracy,seconds,skipped_batches\n", 0), 0u);
     EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);

@@ -1,16 +1,16 @@
-// typenet/core/backend.hpp - the Backend concept: the operation set layers use.
+// typenet/core/backend.hpp - what a backend is: an object plus op families.
 //
-// A backend is an object (it may hold a thread count, a stream, library
-// handles) plus free functions found by argument-dependent lookup whose first
-// argument is that object: gemm(be, ...), bias_add(be, ...), ... Layers call
-// only these; backends never know about layers. Adding a backend means
-// implementing this set.
+// A backend is an object (a thread pool, a stream, library handles) plus free
+// functions found by argument-dependent lookup whose first argument is that
+// object: gemm(be, ...), bias_add(be, ...). Layers, losses, optimizers and
+// fit call only these; backends never know about layers. The ops come in
+// families, one concept each; `Backend` is all of them, and Model<Net, B>
+// checks the families its layers use (LayerOps), naming any that B lacks.
 //
-// requires: B::device is a Device (core/device.hpp) that owns every pointer
-//           passed to an op; ops may run asynchronously with respect to the
-//           host and are ordered among themselves.
-// ensures:  synchronize() waits for all ops; read_accumulator copies the
-//           two-double metric accumulator (loss sum, correct count) to the host.
+// All families: B::device owns every pointer passed (core/device.hpp); ops
+// may run asynchronously with respect to the host and are ordered among
+// themselves; b.synchronize() waits for them. "Overwrites" means the output
+// is written without being read; "accumulates" means it is added to.
 #pragma once
 
 #include <concepts>
@@ -18,33 +18,144 @@
 #include <cstdint>
 
 #include "activation_kind.hpp"
+#include "conv_geometry.hpp"
 
 namespace typenet {
 
+/// The CPU backend (backend/cpu/cpu.hpp), named here as Model's default
+/// backend so that generic headers need not include it.
+class Cpu;
+
+/// The object itself: a device type, a name, synchronize().
 template <class B>
-concept Backend = requires(B& b, float* p, const float* cp, const std::int32_t* lab, const std::uint32_t* idx,
-                           double* acc, std::size_t n, ActivationKind a) {
+concept BackendObject = requires(B& b) {
     typename B::device;
     { B::name } -> std::convertible_to<const char*>;
     b.synchronize();
-    gemm(b, false, true, n, n, n, 1.0f, cp, n, cp, n, 0.0f, p, n);
-    bias_add(b, n, n, n, p, cp);
-    bias_grad(b, n, n, n, cp, p);
-    activation_forward(b, a, n, cp, p);
-    activation_backward(b, a, n, cp, cp, cp, p);
-    softmax_forward(b, n, n, cp, p);
-    softmax_backward(b, n, n, cp, cp, p);
-    softmax_cross_entropy(b, n, n, cp, lab, p, 1.0f, acc);
-    binary_cross_entropy(b, n, n, cp, lab, p, 1.0f, acc);
-    mean_squared_error(b, n, n, cp, lab, p, 1.0f, acc);
+};
+
+/// gemm: C(m,n) = alpha op(A) op(B) + beta C, row-major; C is not read when
+/// beta is 0.
+template <class B, class T = float>
+concept GemmOps = BackendObject<B> && requires(B& b, T* p, const T* cp, std::size_t n, T s) {
+    gemm(b, false, true, n, n, n, s, cp, n, cp, n, s, p, n);
+};
+
+/// bias_add accumulates b(c) into y(n,c,spatial); bias_grad overwrites
+/// db(c) with the sums of dy; activation_* and softmax_* overwrite their
+/// output (backward: dx from x, y and dy); all_finite reads count values
+/// (and may wait for the device).
+template <class B, class T = float>
+concept ElementwiseOps =
+    BackendObject<B> && requires(B& b, T* p, const T* cp, std::size_t n, ActivationKind a) {
+        bias_add(b, n, n, n, p, cp);
+        bias_grad(b, n, n, n, cp, p);
+        activation_forward(b, a, n, cp, p);
+        activation_backward(b, a, n, cp, cp, cp, p);
+        softmax_forward(b, n, n, cp, p);
+        softmax_backward(b, n, n, cp, cp, p);
+        { all_finite(b, n, cp) } -> std::convertible_to<bool>;
+    };
+
+/// conv2d_workspace(b, g): scratch values the three others need for g.
+/// conv2d_forward overwrites y (N,C_out,OH,OW) with w * x + bias;
+/// conv2d_backward_data overwrites dx; conv2d_backward_filter overwrites dw
+/// and db (db may be null).
+template <class B, class T = float>
+concept ConvolutionOps =
+    BackendObject<B> && requires(B& b, T* p, const T* cp, const Conv2dGeometry& g) {
+        { conv2d_workspace(b, g) } -> std::convertible_to<std::size_t>;
+        conv2d_forward(b, g, cp, cp, cp, p, p);
+        conv2d_backward_data(b, g, cp, cp, p, p);
+        conv2d_backward_filter(b, g, cp, cp, p, p, p);
+    };
+
+/// Max pooling overwrites y and the argmax indices; avg pooling overwrites
+/// y; both backwards overwrite dx (N,C,H,W).
+template <class B, class T = float>
+concept PoolingOps =
+    BackendObject<B> && requires(B& b, T* p, const T* cp, std::int32_t* ip, const std::int32_t* cip,
+                                 const Pool2dGeometry& g) {
+        maxpool2d_forward(b, g, cp, p, ip);
+        maxpool2d_backward(b, g, cp, cip, p);
+        avgpool2d_forward(b, g, cp, p);
+        avgpool2d_backward(b, g, cp, p);
+    };
+
+/// Batch normalisation over (n, channels, spatial): training forward
+/// overwrites y and updates the running statistics in place; inference
+/// forward overwrites y; backward overwrites dx, dgamma and dbeta.
+template <class B, class T = float>
+concept NormalizationOps = BackendObject<B> && requires(B& b, T* p, const T* cp, std::size_t n, double d) {
+    batchnorm_forward_training(b, n, n, n, cp, cp, cp, p, p, d, d, p);
+    batchnorm_forward_inference(b, n, n, n, cp, cp, cp, cp, cp, d, p);
+    batchnorm_backward(b, n, n, n, cp, cp, cp, d, p, p, p);
+};
+
+/// dropout_forward overwrites y and the mask from (rate, seed); backward
+/// overwrites dx = dy * mask.
+template <class B, class T = float>
+concept DropoutOps =
+    BackendObject<B> && requires(B& b, T* p, const T* cp, std::size_t n, double d, std::uint64_t seed) {
+        dropout_forward(b, n, d, seed, cp, p, p);
+        dropout_backward(b, n, cp, cp, p);
+    };
+
+/// Each loss accumulates (loss sum, correct count) into the two-double
+/// accumulator and, when grad is not null, overwrites grad = scale * dloss.
+/// count_correct accumulates the count only.
+template <class B, class T = float>
+concept LossOps = BackendObject<B> && requires(B& b, T* p, const T* cp, const std::int32_t* lab, double* acc,
+                                               std::size_t n, T s) {
+    softmax_cross_entropy(b, n, n, cp, lab, p, s, acc);
+    binary_cross_entropy(b, n, n, cp, lab, p, s, acc);
+    mean_squared_error(b, n, n, cp, lab, p, s, acc);
     count_correct(b, n, n, cp, lab, acc);
+};
+
+/// One pass over n parameters: w and the optimizer's state arrays are
+/// updated in place from the gradient g (penalties l1, l2 folded in).
+template <class B, class T = float>
+concept OptimizerOps = BackendObject<B> && requires(B& b, T* p, const T* cp, std::size_t n, T s) {
+    sgd_update(b, n, p, cp, p, s, s, false, s, s);
+    rmsprop_update(b, n, p, cp, p, s, s, s, s, s);
+    adam_update(b, n, p, cp, p, p, s, s, s, s, s, s, s, s);
+};
+
+/// gather_rows / gather_labels overwrite dst with the rows named by idx;
+/// copy_values overwrites dst; read_accumulator copies the two-double
+/// accumulator to the host (on a GPU, the one wait of a training step).
+template <class B, class T = float>
+concept BatchOps = BackendObject<B> && requires(B& b, T* p, const T* cp, std::int32_t* lab,
+                                                const std::int32_t* clab, const std::uint32_t* idx, double* acc,
+                                                std::size_t n) {
     gather_rows(b, n, n, cp, idx, p);
-    gather_labels(b, n, lab, idx, const_cast<std::int32_t*>(lab));
-    sgd_update(b, n, p, cp, p, 0.1f, 0.9f, false, 0.0f, 0.0f);
-    rmsprop_update(b, n, p, cp, p, 0.1f, 0.9f, 1e-7f, 0.0f, 0.0f);
-    adam_update(b, n, p, cp, p, p, 0.1f, 0.9f, 0.999f, 1e-7f, 1.0f, 1.0f, 0.0f, 0.0f);
-    { all_finite(b, n, cp) } -> std::convertible_to<bool>;
+    gather_labels(b, n, clab, idx, lab);
+    copy_values(b, n, cp, p);
     read_accumulator(b, acc, acc);
 };
+
+/// Every op family: what a backend must implement to run any typenet network.
+template <class B, class T = float>
+concept Backend = GemmOps<B, T> && ElementwiseOps<B, T> && ConvolutionOps<B, T> && PoolingOps<B, T> &&
+                  NormalizationOps<B, T> && DropoutOps<B, T> && LossOps<B, T> && OptimizerOps<B, T> &&
+                  BatchOps<B, T>;
+
+/// The op families a layer calls, as bits (BL::ops), so Model<Net, B> can
+/// name the family a backend lacks before any layer is instantiated.
+enum class OpFamily : unsigned {
+    none = 0,
+    gemm = 1,
+    elementwise = 2,
+    convolution = 4,
+    pooling = 8,
+    normalization = 16,
+    dropout = 32,
+    batch = 64,
+};
+constexpr OpFamily operator|(OpFamily a, OpFamily b) {
+    return static_cast<OpFamily>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
+}
+constexpr bool uses(OpFamily set, OpFamily f) { return (static_cast<unsigned>(set) & static_cast<unsigned>(f)) != 0; }
 
 }  // namespace typenet

@@ -49,6 +49,15 @@ namespace detail {
 // becomes a compile error pointing here, at run time an ArgumentError.
 [[noreturn]] inline void geometry_error(const std::string& what) { throw ArgumentError("typenet: " + what); }
 
+/// Output extent along one axis (Keras padding semantics). An impossible
+/// case (a zero size, a valid-padded kernel larger than the input) yields 1,
+/// so that the caller's own check - a layer's static_assert naming the fix,
+/// axis_geometry's error - is what the user sees.
+constexpr std::size_t out_extent(std::size_t in, std::size_t k, std::size_t s, Padding p) {
+    if (in == 0 || k == 0 || s == 0) return 1;
+    return p == Padding::same ? (in + s - 1) / s : (in >= k ? (in - k) / s + 1 : 1);
+}
+
 // Output size and leading padding along one axis.
 struct AxisGeometry {
     std::size_t out, pad;
@@ -57,16 +66,13 @@ struct AxisGeometry {
 constexpr AxisGeometry axis_geometry(std::size_t in, std::size_t k, std::size_t s, Padding p, const char* where) {
     if (in == 0 || k == 0 || s == 0)
         geometry_error(std::string(where) + ": input size, kernel size and stride must be positive");
-    if (p == Padding::same) {
-        const std::size_t out = (in + s - 1) / s;
-        const std::size_t need = (out - 1) * s + k;
-        return {out, need > in ? (need - in) / 2 : 0};
-    }
-    if (k > in)
+    if (p == Padding::valid && k > in)
         geometry_error(std::string(where) + ": kernel " + std::to_string(k) +
                        " is larger than the input " + std::to_string(in) +
                        " with valid padding; use a smaller kernel, a larger input or (for convolutions) Padding::same");
-    return {(in - k) / s + 1, 0};
+    const std::size_t out = out_extent(in, k, s, p);
+    const std::size_t need = (out - 1) * s + k;  // input values the windows span
+    return {out, p == Padding::same && need > in ? (need - in) / 2 : 0};
 }
 }  // namespace detail
 

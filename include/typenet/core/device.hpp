@@ -17,6 +17,8 @@ namespace typenet {
 /// Host (CPU) memory, 64-byte aligned so SIMD loads never split cache lines.
 struct HostDevice {
     static constexpr const char* name = "cpu";
+    /// The host may read and write this memory directly (device_traits below).
+    static constexpr bool host_accessible = true;
     static constexpr std::size_t alignment = 64;
 
     static void* allocate(std::size_t bytes) {
@@ -41,5 +43,11 @@ struct HostDevice {
     static void to_host(void* dst, const void* src, std::size_t bytes) { copy(dst, src, bytes); }
     static void from_host(void* dst, const void* src, std::size_t bytes) { copy(dst, src, bytes); }
 };
+
+/// True when memory of Device is the host's own, so a host pointer can be
+/// used as is (no copy) and reading a value costs no device wait. The one
+/// place generic code asks "is this host memory".
+template <class Device>
+inline constexpr bool is_host_memory = Device::host_accessible;
 
 }  // namespace typenet

@@ -7,6 +7,7 @@
 #include <cassert>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace typenet {
@@ -48,12 +49,18 @@ public:
 };
 
 namespace detail {
-/// Throws E with `what` unless `ok`; keeps call sites one line long. A
-/// string literal is turned into a std::string only on failure, so checks on
-/// the training path cost no allocation.
+/// Throws E with `what` unless `ok`; keeps call sites one line long. `what`
+/// is a string, or a callable returning one: a message built from values
+/// (`[&] { return "got " + std::to_string(n); }`) is then formatted only on
+/// failure, so checks on the training path allocate nothing.
 template <class E = ArgumentError, class Message>
 inline void require(bool ok, Message&& what) {
-    if (!ok) throw E(std::string(std::forward<Message>(what)));
+    if (ok) [[likely]]
+        return;
+    if constexpr (std::is_invocable_v<Message&>)
+        throw E(std::string(what()));
+    else
+        throw E(std::string(std::forward<Message>(what)));
 }
 }  // namespace detail
 

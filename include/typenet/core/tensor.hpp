@@ -49,12 +49,12 @@ struct TensorView {
 
     // Element access: host views only.
     T& operator[](std::size_t i) const
-        requires std::is_same_v<Device, HostDevice>
+        requires is_host_memory<Device>
     {
         return data[i];
     }
     std::span<T> span() const
-        requires std::is_same_v<Device, HostDevice>
+        requires is_host_memory<Device>
     {
         return {data, size()};
     }
@@ -111,22 +111,22 @@ public:
     operator TensorView<const T, Device>() const { return view(); }
 
     T& operator[](std::size_t i)
-        requires std::is_same_v<Device, HostDevice>
+        requires is_host_memory<Device>
     {
         return data_[i];
     }
     const T& operator[](std::size_t i) const
-        requires std::is_same_v<Device, HostDevice>
+        requires is_host_memory<Device>
     {
         return data_[i];
     }
     std::span<T> span()
-        requires std::is_same_v<Device, HostDevice>
+        requires is_host_memory<Device>
     {
         return {data_, size()};
     }
     std::span<const T> span() const
-        requires std::is_same_v<Device, HostDevice>
+        requires is_host_memory<Device>
     {
         return {data_, size()};
     }
@@ -139,8 +139,9 @@ public:
     }
     /// Replaces the contents with host data of the same size.
     void from_host(std::span<const T> src) {
-        detail::require(src.size() == size(), "Tensor::from_host: got " + std::to_string(src.size()) +
-                                                  " values for a tensor of shape " + dims_.str());
+        detail::require(src.size() == size(), [&] {
+            return "Tensor::from_host: got " + std::to_string(src.size()) + " values for a tensor of shape " + dims_.str();
+        });
         Device::from_host(data_, src.data(), src.size() * sizeof(T));
     }
 

@@ -14,6 +14,8 @@ struct Activation {
     template <class In>
     struct bind : LayerBase<In, In> {
         static constexpr bool outputs_probabilities = (Kind == ActivationKind::sigmoid);
+        static constexpr OpFamily ops = OpFamily::elementwise;
+        static constexpr bool passes_through(bool) { return Kind == ActivationKind::identity; }
         static std::string name() {
             switch (Kind) {
                 case ActivationKind::identity: return "Identity";
@@ -25,11 +27,11 @@ struct Activation {
             }
             return "Activation";
         }
-        template <class T, class B>
+        template <class T, ElementwiseOps<T> B>
         static void forward(LayerIo<T, B>& io) {
             activation_forward(io.be, Kind, io.n * In::size, io.x, io.y);
         }
-        template <class T, class B>
+        template <class T, ElementwiseOps<T> B>
         static void backward(LayerIo<T, B>& io) {
             if (io.dx) activation_backward(io.be, Kind, io.n * In::size, io.x, io.y, io.dy, io.dx);
         }
@@ -51,12 +53,13 @@ struct Softmax {
     struct bind : LayerBase<In, In> {
         static_assert(is_flat<In>, "Softmax needs a flat (1-D) input; insert Flatten before it");
         static constexpr bool outputs_probabilities = true;
+        static constexpr OpFamily ops = OpFamily::elementwise;
         static std::string name() { return "Softmax"; }
-        template <class T, class B>
+        template <class T, ElementwiseOps<T> B>
         static void forward(LayerIo<T, B>& io) {
             softmax_forward(io.be, io.n, In::size, io.x, io.y);
         }
-        template <class T, class B>
+        template <class T, ElementwiseOps<T> B>
         static void backward(LayerIo<T, B>& io) {
             if (io.dx) softmax_backward(io.be, io.n, In::size, io.y, io.dy, io.dx);
         }

@@ -31,6 +31,7 @@ struct BatchNorm {
             {"running_mean", Dims{C}, 0, 0, false, false},
             {"running_var", Dims{C}, 0, 0, false, false},
         }};
+        static constexpr OpFamily ops = OpFamily::normalization;
         static std::string name() { return In::rank == 3 ? "BatchNorm2D" : "BatchNorm1D"; }
 
         template <class T>
@@ -41,7 +42,7 @@ struct BatchNorm {
         static void initialize_buffers(std::span<T> b) {
             for (std::size_t c = 0; c < C; ++c) b[c] = T(0), b[C + c] = T(1);
         }
-        template <class T, class B>
+        template <class T, NormalizationOps<T> B>
         static void forward(LayerIo<T, B>& io) {
             if (io.training)
                 batchnorm_forward_training(io.be, io.n, C, spatial, io.x, io.w, io.w + C, io.buffers, io.buffers + C,
@@ -50,7 +51,7 @@ struct BatchNorm {
                 batchnorm_forward_inference(io.be, io.n, C, spatial, io.x, io.w, io.w + C, io.buffers, io.buffers + C,
                                             epsilon, io.y);
         }
-        template <class T, class B>
+        template <class T, NormalizationOps<T> B>
         static void backward(LayerIo<T, B>& io) {
             batchnorm_backward(io.be, io.n, C, spatial, io.x, io.dy, io.w, epsilon, io.dx, io.dw, io.dw + C);
         }

@@ -17,15 +17,6 @@ namespace typenet {
 inline constexpr Padding Valid = Padding::valid;
 inline constexpr Padding Same = Padding::same;
 
-namespace conv_detail {
-// Output extent along one axis. An impossible case yields 1 so that the
-// layer's own static_assert, which names the fix, is the error the user sees.
-constexpr std::size_t out_extent(std::size_t in, std::size_t k, std::size_t s, Padding p) {
-    if (s == 0) return 1;
-    return p == Padding::same ? (in + s - 1) / s : (in >= k ? (in - k) / s + 1 : 1);
-}
-}  // namespace conv_detail
-
 /// Convolution with a KH x KW kernel and strides SH, SW (the general form;
 /// Conv2D below is the square one).
 template <std::size_t Filters, std::size_t KH, std::size_t KW, std::size_t SH = 1, std::size_t SW = SH,
@@ -36,8 +27,8 @@ struct Conv2DRect {
     static_assert(SH > 0 && SW > 0, "Conv2D: a stride of zero is not allowed; use a stride of at least 1");
 
     template <class In>
-    struct bind : LayerBase<In, Shape<Filters, conv_detail::out_extent(height_of<In>, KH, SH, P),
-                                      conv_detail::out_extent(width_of<In>, KW, SW, P)>> {
+    struct bind : LayerBase<In, Shape<Filters, detail::out_extent(height_of<In>, KH, SH, P),
+                                      detail::out_extent(width_of<In>, KW, SW, P)>> {
         static_assert(In::rank == 3,
                       "Conv2D needs a (C,H,W) input but receives a flat vector; use Input<C,H,W> (e.g. "
                       "Input<1,28,28>) or remove the Flatten before this layer");
@@ -57,11 +48,12 @@ struct Conv2DRect {
             if (P == Padding::same) s += ", Same";
             return s + ">";
         }
+        static constexpr OpFamily ops = OpFamily::convolution;
         static constexpr Conv2dGeometry geometry(std::size_t n) {
             return make_conv2d_geometry(n, C, H, W, Filters, KH, KW, SH, SW, P);
         }
 
-        template <class B>
+        template <ConvolutionOps B>
         static std::size_t workspace(const B& be, std::size_t n) {
             return conv2d_workspace(be, geometry(n));
         }
@@ -69,11 +61,11 @@ struct Conv2DRect {
         static void initialize(Rng& rng, std::span<T> w) {
             initialize_params<Init>(rng, w, params);
         }
-        template <class T, class B>
+        template <class T, ConvolutionOps<T> B>
         static void forward(LayerIo<T, B>& io) {
             conv2d_forward(io.be, geometry(io.n), io.x, io.w, io.w + Filters * C * KH * KW, io.y, io.workspace);
         }
-        template <class T, class B>
+        template <class T, ConvolutionOps<T> B>
         static void backward(LayerIo<T, B>& io) {
             const auto g = geometry(io.n);
             conv2d_backward_filter(io.be, g, io.x, io.dy, io.dw, io.dw + Filters * C * KH * KW, io.workspace);

@@ -28,6 +28,7 @@ struct Dense {
             {"weight", Dims{out, in}, in, out, true, false},  // (out, in)
             {"bias", Dims{out}, in, out, false, true},        // (out)
         }};
+        static constexpr OpFamily ops = OpFamily::gemm | OpFamily::elementwise;
         static std::string name() { return "Dense<" + std::to_string(Units) + ">"; }
 
         template <class T>
@@ -36,6 +37,7 @@ struct Dense {
         }
 
         template <class T, class B>
+            requires GemmOps<B, T> && ElementwiseOps<B, T>
         static void forward(LayerIo<T, B>& io) {
             const T* W = io.w;             // (out, in)
             const T* b = io.w + out * in;  // (out)
@@ -44,6 +46,7 @@ struct Dense {
         }
 
         template <class T, class B>
+            requires GemmOps<B, T> && ElementwiseOps<B, T>
         static void backward(LayerIo<T, B>& io) {
             // dW(out,in) = dY^T(out,n) X(n,in); db = column sums of dY; dX(n,in) = dY(n,out) W(out,in)
             gemm(io.be, true, false, out, in, io.n, T(1), io.dy, out, io.x, in, T(0), io.dw, in);

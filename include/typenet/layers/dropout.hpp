@@ -18,27 +18,22 @@ struct Dropout {
     template <class In>
     struct bind : LayerBase<In, In> {
         static constexpr std::size_t scratch_per_sample = In::size;  // the mask
+        static constexpr OpFamily ops = OpFamily::dropout;
+        // In evaluation (or at rate 0) the output is the input: Model passes
+        // the pointer on instead of calling forward / backward.
+        static constexpr bool passes_through(bool training) { return !training || Rate == 0.0; }
         static std::string name() {
             std::string r = std::to_string(Rate);
             while (r.size() > 3 && r.back() == '0') r.pop_back();
             return "Dropout<" + r + ">";
         }
-        template <class T, class B>
+        template <class T, DropoutOps<T> B>
         static void forward(LayerIo<T, B>& io) {
-            const std::size_t count = io.n * In::size;
-            if (io.training && Rate > 0.0)
-                dropout_forward(io.be, count, Rate, io.rng->next(), io.x, io.y, io.scratch);
-            else
-                copy_values(io.be, count, io.x, io.y);
+            dropout_forward(io.be, io.n * In::size, Rate, io.rng->next(), io.x, io.y, io.scratch);
         }
-        template <class T, class B>
+        template <class T, DropoutOps<T> B>
         static void backward(LayerIo<T, B>& io) {
-            if (!io.dx) return;
-            const std::size_t count = io.n * In::size;
-            if (io.training && Rate > 0.0)
-                dropout_backward(io.be, count, io.dy, io.scratch, io.dx);
-            else
-                copy_values(io.be, count, io.dy, io.dx);
+            if (io.dx) dropout_backward(io.be, io.n * In::size, io.dy, io.scratch, io.dx);
         }
     };
 };

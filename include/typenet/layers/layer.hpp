@@ -1,22 +1,16 @@
-// typenet/layers/layer.hpp - the Layer contract.
+// typenet/layers/layer.hpp - the layer contracts: descriptions and bound layers.
 //
 // A layer *description* (Dense<70>, ReLU, Conv2D<32,3>, ...) is a small type
 // whose template arguments are its hyper-parameters. Given its input shape it
 // binds to a *bound layer*: `typename L::template bind<InShape>`. A bound
-// layer is stateless; all memory it touches is handed to it in a LayerIo.
+// layer is stateless; all memory it touches is handed to it in a LayerIo, and
+// it calls backend ops only (of the families in BL::ops, core/backend.hpp).
 //
-// requires (bound layer BL):
-//   BL::input_shape, BL::output_shape          per-sample Shapes
-//   BL::parameter_count                        trainable values, in BL::params order
-//   BL::params                                 std::array<ParamSpec, K>
-//   BL::buffer_count                           persistent non-trainable values (e.g. running stats)
-//   BL::scratch_per_sample                     values per sample kept from forward to backward
-//   BL::index_scratch_per_sample               int32 values per sample kept likewise
-//   BL::workspace(be, n)                       temporary values needed for a batch of n on backend be
-//   BL::name()                                 "Dense<70>", for summary and errors
-//   BL::forward(io), BL::backward(io)          calls to backend ops only
-// ensures: forward writes io.y; backward writes io.dw (overwriting) and, when
-//          io.dx is not null, io.dx.
+// The backward contract, for every layer: backward(io) overwrites io.dw (its
+// parameter gradients, for the batch io.n) and, when io.dx is not null,
+// overwrites io.dx with the input gradient; it reads io.x, io.y, io.dy and
+// what forward(io) left in io.scratch / io.index_scratch, and accumulates
+// into nothing.
 #pragma once
 
 #include <array>
@@ -26,6 +20,7 @@
 #include <span>
 #include <string>
 
+#include "../core/backend.hpp"
 #include "../core/random.hpp"
 #include "../core/shape.hpp"
 
@@ -63,16 +58,38 @@ struct LayerIo {
 /// Default (empty) parameter list for parameter-free layers.
 inline constexpr std::array<ParamSpec, 0> no_params{};
 
+/// A bound layer (see the top of this file), checked for what Model calls.
+/// Parameterised layers also have initialize(rng, span) (weights in params
+/// order); layers with buffers have initialize_buffers(span).
 template <class BL>
-concept BoundLayer = requires(std::size_t n) {
+concept BoundLayer = requires(std::size_t n, Rng& rng, std::span<float> values) {
     typename BL::input_shape;
     typename BL::output_shape;
     { BL::parameter_count } -> std::convertible_to<std::size_t>;
     { BL::buffer_count } -> std::convertible_to<std::size_t>;
     { BL::scratch_per_sample } -> std::convertible_to<std::size_t>;
     { BL::index_scratch_per_sample } -> std::convertible_to<std::size_t>;
+    { BL::outputs_probabilities } -> std::convertible_to<bool>;
+    { BL::ops } -> std::convertible_to<OpFamily>;
+    { BL::passes_through(true) } -> std::convertible_to<bool>;
     { BL::name() } -> std::convertible_to<std::string>;
     BL::params.size();
+    BL::buffers.size();
+    requires BL::parameter_count == 0 || requires { BL::initialize(rng, values); };
+    requires BL::buffer_count == 0 || requires { BL::initialize_buffers(values); };
+};
+
+/// A layer description: binds to input shape In as a BoundLayer.
+template <class L, class In>
+concept LayerDescription = requires { typename L::template bind<In>; } && BoundLayer<typename L::template bind<In>>;
+
+/// Bound layer BL can run on backend B with scalars T: its forward, backward
+/// and workspace calls resolve (each is constrained on its op families).
+template <class BL, class B, class T>
+concept LayerRunsOn = requires(LayerIo<T, B>& io, const B& be, std::size_t n) {
+    BL::forward(io);
+    BL::backward(io);
+    { BL::workspace(be, n) } -> std::convertible_to<std::size_t>;
 };
 
 /// Helper base for bound layers: no parameters, buffers, scratch or workspace.
@@ -93,6 +110,12 @@ struct LayerBase {
     /// True when the outputs are probabilities (Softmax, Sigmoid), so predict
     /// does not apply a softmax on top.
     static constexpr bool outputs_probabilities = false;
+    /// The backend op families forward / backward call.
+    static constexpr OpFamily ops = OpFamily::none;
+    /// True when, in this mode, the output is the input itself (Flatten,
+    /// Identity, Dropout in evaluation): Model then hands the input pointer
+    /// on (and dy back as dx) instead of calling forward / backward.
+    static constexpr bool passes_through(bool /*training*/) { return false; }
 };
 
 }  // namespace typenet

@@ -10,10 +10,6 @@
 namespace typenet {
 
 namespace pool_detail {
-// Impossible cases yield 1 so the layer's static_assert is the reported error.
-constexpr std::size_t out_extent(std::size_t in, std::size_t k, std::size_t s) {
-    return (s == 0 || k > in) ? 1 : (in - k) / s + 1;
-}
 
 enum class Kind { max, average };
 
@@ -23,8 +19,8 @@ struct Pool2D {
     static_assert(Stride > 0, "pooling: a stride of zero is not allowed; use a stride of at least 1");
 
     template <class In>
-    struct bind : LayerBase<In, Shape<channels_of<In>, out_extent(height_of<In>, Size, Stride),
-                                      out_extent(width_of<In>, Size, Stride)>> {
+    struct bind : LayerBase<In, Shape<channels_of<In>, detail::out_extent(height_of<In>, Size, Stride, Padding::valid),
+                                      detail::out_extent(width_of<In>, Size, Stride, Padding::valid)>> {
         static_assert(In::rank == 3, "MaxPool2D / AvgPool2D need a (C,H,W) input but receive a flat vector; pool "
                                      "before Flatten");
         static_assert(Size <= height_of<In> && Size <= width_of<In>,
@@ -38,15 +34,16 @@ struct Pool2D {
             if (Stride != Size) s += ", " + std::to_string(Stride);
             return s + ">";
         }
+        static constexpr OpFamily ops = OpFamily::pooling;
         static constexpr Pool2dGeometry geometry(std::size_t n) {
             return make_pool2d_geometry(n, C, H, W, Size, Size, Stride, Stride);
         }
-        template <class T, class B>
+        template <class T, PoolingOps<T> B>
         static void forward(LayerIo<T, B>& io) {
             if constexpr (K == Kind::max) maxpool2d_forward(io.be, geometry(io.n), io.x, io.y, io.index_scratch);
             else avgpool2d_forward(io.be, geometry(io.n), io.x, io.y);
         }
-        template <class T, class B>
+        template <class T, PoolingOps<T> B>
         static void backward(LayerIo<T, B>& io) {
             if (!io.dx) return;
             if constexpr (K == Kind::max) maxpool2d_backward(io.be, geometry(io.n), io.dy, io.index_scratch, io.dx);
@@ -72,13 +69,14 @@ struct GlobalAvgPool2D {
     struct bind : LayerBase<In, Shape<channels_of<In>>> {
         static_assert(In::rank == 3, "GlobalAvgPool2D needs a (C,H,W) input but receives a flat vector");
         static constexpr std::size_t C = channels_of<In>, H = height_of<In>, W = width_of<In>;
+        static constexpr OpFamily ops = OpFamily::pooling;
         static std::string name() { return "GlobalAvgPool2D"; }
         static constexpr Pool2dGeometry geometry(std::size_t n) { return make_pool2d_geometry(n, C, H, W, H, W, H, W); }
-        template <class T, class B>
+        template <class T, PoolingOps<T> B>
         static void forward(LayerIo<T, B>& io) {
             avgpool2d_forward(io.be, geometry(io.n), io.x, io.y);
         }
-        template <class T, class B>
+        template <class T, PoolingOps<T> B>
         static void backward(LayerIo<T, B>& io) {
             if (io.dx) avgpool2d_backward(io.be, geometry(io.n), io.dy, io.dx);
         }

@@ -12,14 +12,23 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+
+#include "../core/backend.hpp"
 
 namespace typenet {
 
-template <class L>
-concept Loss = requires(const L& l) {
+/// Loss<L>: L names its width and name. Loss<L, B, T>: and it can be called
+/// on backend B with scalars T, as fit and evaluate call it:
+///   requires: out (rows, cols) and labels (rows) on B's device; grad null or (rows, cols).
+///   ensures:  acc[0] += summed loss, acc[1] += correct predictions; grad
+///             (when not null) overwritten with scale * dloss/dout.
+template <class L, class B = void, class T = float>
+concept Loss = requires {
     { L::width } -> std::convertible_to<std::size_t>;
     { L::name } -> std::convertible_to<const char*>;
-};
+} && (std::is_void_v<B> || requires(const L& l, B& be, std::size_t n, const T* out, const std::int32_t* labels, T* grad,
+                                    T scale, double* acc) { l(be, n, n, out, labels, grad, scale, acc); });
 
 /// Compile-time check that loss L can be applied to a network with output Out.
 template <class L, class Out>

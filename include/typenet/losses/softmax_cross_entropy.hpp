@@ -15,10 +15,9 @@ template <std::size_t Classes = 0>
 struct SoftmaxCrossEntropy {
     static constexpr std::size_t width = Classes;
     static constexpr const char* name = "softmax_cross_entropy";
-    /// predict applies a softmax to outputs trained with this loss.
-    static constexpr bool outputs_logits = true;
 
     template <class B, class T>
+        requires LossOps<B, T>
     void operator()(B& be, std::size_t rows, std::size_t cols, const T* out, const std::int32_t* labels, T* grad,
                     T scale, double* acc) const {
         softmax_cross_entropy(be, rows, cols, out, labels, grad, scale, acc);

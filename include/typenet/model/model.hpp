@@ -18,7 +18,6 @@
 #include <utility>
 #include <vector>
 
-#include "../backend/cpu/cpu.hpp"
 #include "../core/backend.hpp"
 #include "../core/error.hpp"
 #include "../core/random.hpp"
@@ -37,8 +36,53 @@ struct ParamSegment {
     std::size_t layer = 0;
 };
 
-template <class Net, Backend B = Cpu, class T = float>
+namespace model_detail {
+template <class Net, std::size_t... I>
+constexpr OpFamily ops_of(std::index_sequence<I...>) {
+    return (OpFamily::none | ... | Net::template layer<I>::ops);
+}
+template <class Net, class B, class T, std::size_t... I>
+constexpr bool layers_run_on(std::index_sequence<I...>) {
+    return (LayerRunsOn<typename Net::template layer<I>, B, T> && ...);
+}
+}  // namespace model_detail
+
+/// Net on backend B (default: the CPU backend, backend/cpu/cpu.hpp, which
+/// typenet.hpp includes) with scalars T. B must implement the op families
+/// Net's layers use; the static_asserts below name any it lacks.
+template <class Net, class B = Cpu, class T = float>
 class Model {
+    static constexpr OpFamily net_ops = model_detail::ops_of<Net>(std::make_index_sequence<Net::layer_count>{});
+    static_assert(BackendObject<B>, "Model<Net, B>: B is not a backend object (BackendObject in core/backend.hpp: "
+                                    "B::device, B::name and synchronize())");
+    template <OpFamily F, bool Has>
+    static constexpr bool family_ok = !uses(net_ops, F) || Has;
+    static constexpr bool gemm_ok = family_ok<OpFamily::gemm, GemmOps<B, T>>;
+    static constexpr bool elementwise_ok = family_ok<OpFamily::elementwise, ElementwiseOps<B, T>>;
+    static constexpr bool convolution_ok = family_ok<OpFamily::convolution, ConvolutionOps<B, T>>;
+    static constexpr bool pooling_ok = family_ok<OpFamily::pooling, PoolingOps<B, T>>;
+    static constexpr bool normalization_ok = family_ok<OpFamily::normalization, NormalizationOps<B, T>>;
+    static constexpr bool dropout_ok = family_ok<OpFamily::dropout, DropoutOps<B, T>>;
+    static_assert(gemm_ok, "Model<Net, B>: Net has a Dense layer but backend B does not satisfy GemmOps (core/backend.hpp)");
+    static_assert(elementwise_ok, "Model<Net, B>: Net's layers need ElementwiseOps (core/backend.hpp: bias, activations, "
+                                  "softmax, all_finite), which backend B does not satisfy");
+    static_assert(convolution_ok, "Model<Net, B>: Net has a convolution layer but backend B does not satisfy ConvolutionOps "
+                                  "(core/backend.hpp): implement conv2d_workspace, conv2d_forward, "
+                                  "conv2d_backward_data and conv2d_backward_filter for it");
+    static_assert(pooling_ok,
+                  "Model<Net, B>: Net has a pooling layer but backend B does not satisfy PoolingOps (core/backend.hpp)");
+    static_assert(normalization_ok, "Model<Net, B>: Net has a BatchNorm layer but backend B does not satisfy "
+                                    "NormalizationOps (core/backend.hpp)");
+    static_assert(dropout_ok,
+                  "Model<Net, B>: Net has a Dropout layer but backend B does not satisfy DropoutOps (core/backend.hpp)");
+    static_assert(BatchOps<B, T>, "Model<Net, B>: backend B does not satisfy BatchOps (core/backend.hpp: gather_rows, "
+                                  "gather_labels, copy_values, read_accumulator), which Model and fit use");
+    // Only once every declared family is there: then a failure means a layer's BL::ops is incomplete.
+    static_assert(!(gemm_ok && elementwise_ok && convolution_ok && pooling_ok && normalization_ok && dropout_ok) ||
+                      model_detail::layers_run_on<Net, B, T>(std::make_index_sequence<Net::layer_count>{}),
+                  "Model<Net, B>: a layer's forward / backward does not resolve on backend B although B has the op "
+                  "families the layer declares in BL::ops; the layer's ops list is incomplete");
+
 public:
     using network = Net;
     using backend_type = B;
@@ -136,10 +180,15 @@ public:
         n_ = n;
         training_ = training;
         for_each_layer([&]<std::size_t I, class BL>() {
+            if (BL::passes_through(training)) {
+                out_[I] = layer_input<I>();
+                return;
+            }
+            out_[I] = act_[I].data();
             auto io = make_io<I, BL>();
             BL::forward(io);
         });
-        return act_[layer_count - 1].data();
+        return out_[layer_count - 1];
     }
 
     /// Back-propagates dout ((n, output_size), the loss gradient of the last
@@ -162,9 +211,16 @@ public:
         for_each_layer_reverse([&]<std::size_t I, class BL>() {
             if constexpr (I > 0)  // (I = 0 is never skipped; nvcc warns on `0 > unsigned`)
                 if (I > layer_index) return;
+            if (BL::passes_through(training_)) {  // dx = dy: hand the pointer back
+                if constexpr (I == 0)
+                    if (dinput) copy_values(be_, n_ * input_size, dy, dinput);
+                return;
+            }
             auto io = make_io<I, BL>();
             io.dy = dy;
-            io.dx = (I == 0) ? dinput : grad_[I % 2].data();
+            // Into whichever gradient buffer does not hold dy (a pass-through
+            // layer may have handed dy on from either).
+            io.dx = (I == 0) ? dinput : (dy == grad_[0].data() ? grad_[1].data() : grad_[0].data());
             BL::backward(io);
             dy = io.dx;
         });
@@ -176,7 +232,7 @@ public:
                                               std::to_string(layer_count) + " layers)");
         Dims d = act_[i].dims();
         d[0] = n_;
-        return {act_[i].data(), d};
+        return {out_[i], d};
     }
     std::size_t last_batch() const { return n_; }
 
@@ -230,11 +286,17 @@ private:
         return m;
     }();
 
+    template <std::size_t I>
+    const T* layer_input() const {
+        if constexpr (I == 0) return input_;
+        else return out_[I - 1];
+    }
+
     template <std::size_t I, class BL>
     LayerIo<T, B> make_io() {
         LayerIo<T, B> io{be_};
         io.n = n_;
-        io.x = (I == 0) ? input_ : act_[I - 1].data();
+        io.x = layer_input<I>();
         io.y = act_[I].data();
         io.w = params_.data() + param_offset[I];
         io.dw = grads_.data() + param_offset[I];
@@ -268,6 +330,7 @@ private:
     std::size_t opt_slots_ = 0;
     std::string opt_owner_;
     std::array<Tensor<T, device>, layer_count> act_;
+    std::array<const T*, layer_count> out_{};  // each layer's output: act_[i], or its input when it passes through
     std::array<Tensor<T, device>, 2> grad_;
     Tensor<T, device> scratch_, workspace_;
     Tensor<std::int32_t, device> index_scratch_;

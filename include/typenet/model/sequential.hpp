@@ -32,8 +32,10 @@ struct bind_all {
 };
 template <class S, class L, class... Rest>
 struct bind_all<S, L, Rest...> {
+    static_assert(LayerDescription<L, S>,
+                  "a layer type in Sequential does not satisfy the LayerDescription contract (layers/layer.hpp): "
+                  "L::bind<Shape> must be a BoundLayer");
     using first = typename L::template bind<S>;
-    static_assert(BoundLayer<first>, "a layer type in Sequential does not satisfy the BoundLayer contract (layers/layer.hpp)");
     using next = bind_all<typename first::output_shape, Rest...>;
     template <class... Bs>
     static list<first, Bs...> prepend(list<Bs...>);

@@ -66,6 +66,13 @@ struct BatchBuffers {
           index(Dims{dataset_size}), acc(Dims{2}) {}
 
     void reset_acc() { acc.zero(); }
+    /// index = 0, 1, ..., n-1: the order evaluate_impl reads samples in.
+    BatchBuffers& identity_order() {
+        std::vector<std::uint32_t> order(index.size());
+        std::iota(order.begin(), order.end(), 0u);
+        index.from_host(std::span<const std::uint32_t>(order));
+        return *this;
+    }
     /// Reads (loss sum, correct count); on a GPU this is the one sync.
     std::pair<double, double> read(typename M::backend_type& be) {
         double h[2];
@@ -77,14 +84,13 @@ struct BatchBuffers {
 /// Stands for "no loss given": evaluate counts correct predictions only.
 struct NoLoss {};
 
+/// Metrics over data in batches; buf.index must hold the identity order
+/// (BatchBuffers::identity_order), set once so repeated calls allocate nothing.
 template <class M, class L>
 Metrics evaluate_impl(M& model, const Resident<typename M::scalar, typename M::device>& data, const L* loss,
                       std::size_t batch_size, BatchBuffers<M>& buf) {
     using T = typename M::scalar;
     auto& be = model.backend();
-    std::vector<std::uint32_t> identity(data.size());
-    std::iota(identity.begin(), identity.end(), 0u);
-    buf.index.from_host(std::span<const std::uint32_t>(identity));
     buf.reset_acc();
     for (std::size_t first = 0; first < data.size(); first += batch_size) {
         const std::size_t n = std::min(batch_size, data.size() - first);
@@ -107,7 +113,8 @@ Metrics evaluate_impl(M& model, const Resident<typename M::scalar, typename M::d
 }  // namespace detail
 
 /// Loss and accuracy of the model over a dataset (no training).
-template <class M, Loss L>
+template <class M, class L>
+    requires Loss<L, typename M::backend_type, typename M::scalar>
 Metrics evaluate(M& model, const BasicDataset<typename M::scalar>& data, const L& loss, EvaluateOptions opts = {}) {
     check_loss_fits<L, typename M::output_shape>();
     detail::check_dataset<M>(data, "evaluation");
@@ -115,7 +122,7 @@ Metrics evaluate(M& model, const BasicDataset<typename M::scalar>& data, const L
     const std::size_t bs = std::min(opts.batch_size, data.size());
     detail::Resident<typename M::scalar, typename M::device> res(data);
     detail::BatchBuffers<M> buf(bs, data.size());
-    return detail::evaluate_impl(model, res, &loss, bs, buf);
+    return detail::evaluate_impl(model, res, &loss, bs, buf.identity_order());
 }
 
 /// Accuracy of the model over a dataset; Metrics::loss is NaN.
@@ -126,7 +133,7 @@ Metrics evaluate(M& model, const BasicDataset<typename M::scalar>& data, Evaluat
     const std::size_t bs = std::min(opts.batch_size, data.size());
     detail::Resident<typename M::scalar, typename M::device> res(data);
     detail::BatchBuffers<M> buf(bs, data.size());
-    return detail::evaluate_impl(model, res, static_cast<const detail::NoLoss*>(nullptr), bs, buf);
+    return detail::evaluate_impl(model, res, static_cast<const detail::NoLoss*>(nullptr), bs, buf.identity_order());
 }
 
 /// Trains the model on `train` for opts.epochs epochs of mini-batches and
@@ -137,7 +144,8 @@ Metrics evaluate(M& model, const BasicDataset<typename M::scalar>& data, Evaluat
 /// With opts.checkpoint_every = k a checkpoint is written to opts.checkpoint_path
 /// after every k-th epoch; with opts.resume a run restarts after the epoch of
 /// that checkpoint (and returns only the epochs it trained; none if complete).
-template <class M, class O, Loss L>
+template <class M, class O, class L>
+    requires Loss<L, typename M::backend_type, typename M::scalar>
 History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M::scalar>& train,
             const BasicFitOptions<typename M::scalar>& opts) {
     using T = typename M::scalar;
@@ -173,6 +181,7 @@ History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M
     if (opts.validation) {
         val = std::make_unique<detail::Resident<T, typename M::device>>(*opts.validation);
         val_buf = std::make_unique<detail::BatchBuffers<M>>(val_bs, opts.validation->size());
+        val_buf->identity_order();
     }
     model.reserve(std::max(bs, val_bs));
 
@@ -180,10 +189,12 @@ History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M
     std::iota(perm.begin(), perm.end(), 0u);
     Progress progress(opts.verbose, *opts.out, opts.epochs);
     History history;
+    history.epochs.reserve(opts.epochs);  // no allocation from one epoch to the next
+    if constexpr (requires { be.description(); })
+        progress.describe(be.description());
 
     // Where the accumulators are host memory, checking each batch is free.
-    const bool check_each_batch =
-        std::is_same_v<typename M::device, HostDevice> || opts.on_non_finite == OnNonFinite::skip_batch;
+    const bool check_each_batch = is_host_memory<typename M::device> || opts.on_non_finite == OnNonFinite::skip_batch;
     // A skipped batch must not leave its trace in BatchNorm's running
     // statistics either, so skip mode keeps a copy of them from before each batch.
     Tensor<T, typename M::device> buffers_before;

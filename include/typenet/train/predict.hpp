@@ -7,7 +7,6 @@
 #include <span>
 #include <vector>
 
-#include "../backend/cpu/cpu.hpp"
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
 
@@ -49,17 +48,20 @@ BasicPrediction<typename M::scalar> predict(M& model, std::span<const typename M
     BasicPrediction<T> p;
     p.probabilities.resize(Dims{n, K});
     p.classes.resize(n);
-    Tensor<T, typename M::device> x(Dims{std::min(batch_size, n) * M::input_size});
+    const std::size_t rows = std::min(batch_size, n);
+    Tensor<T, typename M::device> x(Dims{rows * M::input_size});
+    // Logits become probabilities on the model's own backend, before the copy.
+    Tensor<T, typename M::device> probs(Dims{detail::outputs_probabilities<M>() ? 1 : rows * K});
     for (std::size_t first = 0; first < n; first += batch_size) {
         const std::size_t m = std::min(batch_size, n - first);
         M::device::from_host(x.data(), samples.data() + first * M::input_size, m * M::input_size * sizeof(T));
         const T* out = model.forward(x.data(), m, false);
+        if constexpr (!detail::outputs_probabilities<M>()) {
+            softmax_forward(model.backend(), m, K, out, probs.data());
+            out = probs.data();
+        }
         M::device::to_host(p.probabilities.data() + first * K, out, m * K * sizeof(T));
     }
-    // Logits become probabilities with the CPU backend's softmax op: the
-    // rows are on the host by now (one thread: a few rows of K values).
-    if constexpr (!detail::outputs_probabilities<M>())
-        softmax_forward(Cpu{1}, n, K, p.probabilities.data(), p.probabilities.data());
     for (std::size_t i = 0; i < n; ++i) {
         const T* row = p.probabilities.data() + i * K;
         p.classes[i] = int(std::max_element(row, row + K) - row);

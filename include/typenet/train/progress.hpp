@@ -58,6 +58,12 @@ public:
     /// Whether update() wants running metrics (reading them may cost a device sync).
     bool wants_updates() const { return mode_ == Verbosity::bar; }
 
+    /// One line before the first epoch naming what trains (e.g. "CPU
+    /// backend: 2 threads, AVX-512"), unless silent.
+    void describe(const std::string& what) {
+        if (mode_ != Verbosity::silent) out_ << "fit: " << what << "\n";
+    }
+
     void start_epoch(std::size_t epoch, std::size_t batches) {
         epoch_ = epoch;
         batches_ = batches;

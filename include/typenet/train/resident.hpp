@@ -18,7 +18,7 @@ template <class T, class Device>
 class Resident {
 public:
     explicit Resident(const BasicDataset<T>& d) : n_(d.size()), sample_(d.sample_size()) {
-        if constexpr (std::is_same_v<Device, HostDevice>) {
+        if constexpr (is_host_memory<Device>) {
             images_ = d.images.data();
             labels_ = d.labels.data();
         } else {
@@ -59,9 +59,10 @@ void check_dataset(const BasicDataset<T>& d, const char* role) {
             "dataset '" + who + "' has " + std::to_string(d.classes) + " classes but the network outputs only " +
                 std::to_string(M::output_size) + " values; widen the last Dense layer");
     for (std::size_t i = 0; i < d.size(); ++i)
-        require(d.labels[i] >= 0 && std::size_t(d.labels[i]) < M::output_size,
-                "dataset '" + who + "': label " + std::to_string(d.labels[i]) + " of sample " + std::to_string(i) +
-                    " is outside [0, " + std::to_string(M::output_size) + "), the network's output width");
+        require(d.labels[i] >= 0 && std::size_t(d.labels[i]) < M::output_size, [&] {
+            return "dataset '" + who + "': label " + std::to_string(d.labels[i]) + " of sample " + std::to_string(i) +
+                   " is outside [0, " + std::to_string(M::output_size) + "), the network's output width";
+        });
 }
 
 }  // namespace typenet::detail

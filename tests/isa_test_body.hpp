@@ -1,0 +1,20 @@
+// Included by test_isa.cpp once per kernel path (inside its namespace): no includes.
+inline float test_dot(const float* a, const float* b, int n) {
+    Vec acc = Vec::zero();
+    int i = 0;
+    for (; i + Vec::width <= n; i += Vec::width) acc = Vec::fmadd(Vec::load(a + i), Vec::load(b + i), acc);
+    if (i < n) acc = Vec::fmadd(Vec::load_n(a + i, n - i), Vec::load_n(b + i, n - i), acc);
+    return Vec::sum(acc);
+}
+inline int test_width() { return Vec::width; }
+inline float test_max(const float* a, int n) {
+    Vec m = Vec::set1(-1e30f);
+    int i = 0;
+    for (; i + Vec::width <= n; i += Vec::width) m = Vec::max(m, Vec::load(a + i));
+    if (i < n) m = Vec::max(m, Vec::load_n(a + i, n - i));  // zero-filled lanes: a[] has values above 0
+    float out[16];
+    Vec::store(out, m);
+    float r = out[0];
+    for (int k = 1; k < Vec::width; ++k) r = r > out[k] ? r : out[k];
+    return r;
+}

@@ -1,0 +1,82 @@
+// tests/test_isa.cpp - backend/cpu/isa.hpp: choosing the kernel path, and the
+// kernel bodies compiled once per path (kernels/foreach_isa.hpp).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <typenet/backend/cpu/cpu.hpp>
+#include <typenet/backend/cpu/kernels/dispatch.hpp>
+
+namespace {
+
+using namespace typenet;
+
+TEST(CpuIsa, NamesAndKeysRoundTrip) {
+    for (CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512})
+        EXPECT_EQ(cpu_detail::parse_isa(isa_key(isa)), isa);
+    EXPECT_STREQ(isa_name(CpuIsa::avx512), "AVX-512");
+    EXPECT_STREQ(isa_name(CpuIsa::avx2), "AVX2+FMA");
+    EXPECT_STREQ(isa_name(CpuIsa::portable), "portable");
+}
+
+TEST(CpuIsa, AnUnknownPathIsAnErrorNamingTheChoices) {
+    try {
+        cpu_detail::parse_isa("sse9");
+        FAIL() << "no error";
+    } catch (const ArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("'sse9' is not a kernel path; use portable, avx2 or avx512"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
+TEST(CpuIsa, TheBackendRunsTheWidestPathOrANarrowerOneOnRequest) {
+    // Unless the environment narrows it, a default backend takes the widest path.
+    const char* env = std::getenv("TYPENET_CPU_ISA");
+    if (!env || !*env) EXPECT_EQ(Cpu{1}.isa(), supported_isa());
+    else EXPECT_EQ(Cpu{1}.isa(), cpu_detail::parse_isa(env));
+    EXPECT_EQ(Cpu(2, CpuIsa::portable).isa(), CpuIsa::portable);
+    EXPECT_EQ(Cpu(2, CpuIsa::portable).description(), "CPU backend: 2 threads, portable");
+    EXPECT_EQ(Cpu(1, CpuIsa::portable).description(), "CPU backend: 1 thread, portable");
+    if (supported_isa() != CpuIsa::avx512) {
+        try {
+            Cpu(1, CpuIsa::avx512);
+            FAIL() << "a path wider than the CPU's was accepted";
+        } catch (const BackendError& e) {
+            EXPECT_NE(std::string(e.what()).find("asks for the AVX-512 kernels, but this CPU supports at most"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+}
+
+}  // namespace
+
+// A kernel body written once against Vec, compiled per path.
+#define TYPENET_ISA_BODY "isa_test_body.hpp"
+#include <typenet/backend/cpu/kernels/foreach_isa.hpp>
+
+namespace {
+
+TEST(CpuIsa, EachPathsVecComputesTheSameDotProductAndMax) {
+    float a[37], b[37];
+    for (int i = 0; i < 37; ++i) a[i] = float(i % 7) - 3.0f, b[i] = 0.5f * float(i % 5);
+    const int widths[] = {4, 8, 16};
+    for (CpuIsa isa : {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512}) {
+        if (static_cast<int>(isa) > static_cast<int>(supported_isa())) {
+            std::printf("[ SKIPPED ] path %s: this CPU lacks it\n", isa_name(isa));
+            continue;
+        }
+        for (int n : {0, 1, 3, 16, 17, 37}) {
+            double w = 0;
+            for (int i = 0; i < n; ++i) w += double(a[i]) * double(b[i]);
+            EXPECT_FLOAT_EQ(TYPENET_ISA_CALL(isa, test_dot, a, b, n), float(w)) << isa_name(isa) << " n=" << n;
+        }
+        EXPECT_EQ(TYPENET_ISA_CALL(isa, test_width), widths[static_cast<int>(isa)]) << isa_name(isa);
+        EXPECT_FLOAT_EQ(TYPENET_ISA_CALL(isa, test_max, a, 37), 3.0f) << isa_name(isa);
+    }
+}
+
+}  // namespace
