@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compile-time budget of typenet (issue 7): wall time and peak compiler memory.
+"""Compile-time budget of typenet: wall time and peak compiler memory.
 
 Measures, with the flags of a CPU program (g++ -std=c++20 -O2 as the budget
 states, OpenBLAS, Eigen; a CMake Release build would use -O3):
