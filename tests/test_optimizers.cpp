@@ -29,7 +29,8 @@ using Net = Sequential<Input<2>, Dense<1>>;
 using TinyModel = Model<Net, Cpu, double>;
 using Values = std::array<double, 3>;  // {w0, w1, b}
 
-static_assert(Optimizer<SGD> && Optimizer<RMSprop> && Optimizer<Adam>);
+static_assert(Optimizer<SGD, TinyModel> && Optimizer<RMSprop, TinyModel> && Optimizer<Adam, TinyModel>);
+static_assert(!Optimizer<SGD, int> && !Optimizer<int, TinyModel>);
 
 constexpr double tol = 1e-12;
 constexpr Values w_start = {0.5, -0.3, 0.2};
@@ -51,7 +52,7 @@ struct OptimizerTest : ::testing::Test {
     }
     // The three values of state slot `slot` (momentum, squared average, ...).
     std::vector<double> state(std::size_t slot) {
-        const double* p = m.optimizer_state_tensor().data() + slot * 3;
+        const double* p = m.optimizer_state().moments().data() + slot * 3;
         return {p, p + 3};
     }
     void expect_params(const Values& want, const char* what) {
@@ -120,10 +121,10 @@ TEST_F(OptimizerTest, SgdDecayShrinksTheLearningRate) {
     // lr_t = 0.1 / (1 + 0.5 t): 0.1, 0.0666..., 0.05, then 0.04
     const double lrs[] = {0.1, 0.1 / 1.5, 0.05, 0.04};
     for (int t = 0; t < 3; ++t) {
-        EXPECT_NEAR(opt.current_learning_rate(), lrs[t], tol) << "before step " << t + 1;
+        EXPECT_NEAR(opt.learning_rate_at(m.optimizer_state().step()), lrs[t], tol) << "before step " << t + 1;
         opt.step(m);
     }
-    EXPECT_NEAR(opt.current_learning_rate(), lrs[3], tol);
+    EXPECT_NEAR(opt.learning_rate_at(m.optimizer_state().step()), lrs[3], tol);
     // total rate 0.1 + 0.0666... + 0.05 = 0.21666...:
     // w0 = 0.5 - 0.2*0.21666 = 0.456666..., w1 = -0.3 + 0.4*0.21666 = -0.213333..., b = 0.2 - 0.21666 = -0.016666...
     expect_params({0.45666666666666667, -0.21333333333333332, -0.016666666666666663}, "after 3 steps");
@@ -225,38 +226,59 @@ TEST(OptimizerOptions, InvalidOptionsThrowArgumentError) {
 }
 
 TEST_F(OptimizerTest, IterationsCountSteps) {
+    // The step count is the model's (its optimizer state), so each optimizer
+    // steps a model of its own: on one model they would take its state in turn.
     SGD sgd({.learning_rate = 0.1, .decay = 1.0});
     RMSprop rms;
     Adam adam;
-    EXPECT_EQ(sgd.iterations(), 0u);
+    TinyModel m_rms{1, Cpu{1}}, m_adam{1, Cpu{1}};
+    EXPECT_EQ(m.optimizer_state().step(), 0u);
     for (int i = 0; i < 3; ++i) {
         sgd.step(m);
-        rms.step(m);
-        adam.step(m);
+        rms.step(m_rms);
+        adam.step(m_adam);
     }
-    EXPECT_EQ(sgd.iterations(), 3u);
-    EXPECT_EQ(rms.iterations(), 3u);
-    EXPECT_EQ(adam.iterations(), 3u);
-    sgd.set_iterations(9);  // a resumed run: decay continues from there, lr = 0.1 / (1 + 9)
-    EXPECT_NEAR(sgd.current_learning_rate(), 0.01, tol);
+    EXPECT_EQ(m.optimizer_state().step(), 3u);
+    EXPECT_EQ(m_rms.optimizer_state().step(), 3u);
+    EXPECT_EQ(m_adam.optimizer_state().step(), 3u);
+    m.optimizer_state().set_step(9);  // a resumed run: decay continues from there, lr = 0.1 / (1 + 9)
+    EXPECT_NEAR(sgd.learning_rate_at(m.optimizer_state().step()), 0.01, tol);
+}
+
+TEST_F(OptimizerTest, AnotherOptimizerRestartsTheStepCountAndResetClearsAll) {
+    Adam adam({.learning_rate = 0.1});
+    adam.step(m);
+    adam.step(m);
+    EXPECT_EQ(m.optimizer_state().step(), 2u);
+    // A new value of the same optimizer continues the model's state ...
+    Adam({.learning_rate = 0.1}).step(m);
+    EXPECT_EQ(m.optimizer_state().step(), 3u);
+    // ... another optimizer claims it afresh: its first step is step 1.
+    RMSprop({.learning_rate = 0.1}).step(m);
+    EXPECT_EQ(m.optimizer_state().owner(), "RMSprop");
+    EXPECT_EQ(m.optimizer_state().step(), 1u);
+    m.optimizer_state().reset();
+    EXPECT_EQ(m.optimizer_state().owner(), "");
+    EXPECT_EQ(m.optimizer_state().slots(), 0u);
+    EXPECT_EQ(m.optimizer_state().step(), 0u);
 }
 
 TEST_F(OptimizerTest, StateIsReZeroedWhenTheSlotCountChanges) {
     RMSprop({.learning_rate = 0.1}).step(m);  // one slot: s = (0.004, 0.016, 0.1)
-    EXPECT_EQ(m.optimizer_slots(), 1u);
+    EXPECT_EQ(m.optimizer_state().slots(), 1u);
     expect_state(0, {0.004, 0.016, 0.1}, "RMSprop");
     const Values w1 = {m.parameters()[0], m.parameters()[1], m.parameters()[2]};
     // Adam needs two slots: both start from zero, so its first step is the textbook one,
     // m = 0.1 g, v = 0.001 g^2 (a stale s = 0.004 in slot 0 would give m = 0.0236 instead),
     // and w -= 0.1 g / (|g| + 1e-7) = 0.1 * 0.2/0.2000001 = 0.099999950000025 for w0.
     Adam({.learning_rate = 0.1}).step(m);
-    EXPECT_EQ(m.optimizer_slots(), 2u);
+    EXPECT_EQ(m.optimizer_state().slots(), 2u);
     expect_state(0, {0.02, -0.04, 0.1}, "Adam m");
     expect_state(1, {4e-5, 1.6e-4, 1e-3}, "Adam v");
     expect_params({w1[0] - 0.09999995000002501, w1[1] + 0.09999997500000626, w1[2] - 0.099999990000001}, "Adam");
     // Back to one slot (SGD with momentum): v = -0.1 g from zero, not 0.9 * Adam's m - 0.1 g.
     SGD({.learning_rate = 0.1, .momentum = 0.9}).step(m);
-    EXPECT_EQ(m.optimizer_slots(), 1u);
+    EXPECT_EQ(m.optimizer_state().slots(), 1u);
     expect_state(0, {-0.02, 0.04, -0.1}, "SGD");
 }
 
@@ -267,11 +289,11 @@ TEST_F(OptimizerTest, SwitchingBetweenOneSlotOptimizersStartsFromZeroState) {
     // RMSprop, also one slot, must not read it as its squared average.
     SGD sgd{{.learning_rate = 0.1, .momentum = 0.9}};
     sgd.step(m);
-    EXPECT_EQ(m.optimizer_owner(), "SGD");
+    EXPECT_EQ(m.optimizer_state().owner(), "SGD");
     set(w_start, g_start);
     RMSprop rms;
     rms.step(m);
-    EXPECT_EQ(m.optimizer_owner(), "RMSprop");
+    EXPECT_EQ(m.optimizer_state().owner(), "RMSprop");
     // s = 0.1 * g^2 from a zero state, as in RmspropKerasDefaultsAndTwoSteps.
     expect_state(0, {0.1 * 0.04, 0.1 * 0.16, 0.1 * 1.0}, "RMSprop after SGD");
     for (std::size_t i = 0; i < 3; ++i) EXPECT_TRUE(std::isfinite(m.parameters()[i]));

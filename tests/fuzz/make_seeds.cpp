@@ -112,12 +112,12 @@ void model_seeds(const fs::path& dir) {
     tn::save(model, dir / "model.safetensors");
     fuzz::Optimizer optimizer;
     tn::save_checkpoint(dir / "checkpoint-fresh.safetensors", model, optimizer, 0);
-    model.optimizer_state(fuzz::Optimizer::state_slots, fuzz::Optimizer::name);  // as after a training step
-    optimizer.set_iterations(3);
+    model.optimizer_state().claim(fuzz::Optimizer::name, fuzz::Optimizer::state_slots);  // as after 3 training steps
+    model.optimizer_state().set_step(3);
     tn::save_checkpoint(dir / "checkpoint.safetensors", model, optimizer, 1);
     // Another optimizer's checkpoint: its state has another shape than fuzz::Optimizer's.
     tn::Adam adam;
-    model.optimizer_state(tn::Adam::state_slots, tn::Adam::name);
+    model.optimizer_state().claim(tn::Adam::name, tn::Adam::state_slots);
     tn::save_checkpoint(dir / "checkpoint-adam.safetensors", model, adam, 2);
 
     // The same weights as PyTorch might store them: F64, BF16 (a float's upper

@@ -2,12 +2,13 @@
 //
 // A checkpoint is the weights file of save() (same names, so load() and
 // PyTorch read it too) plus:
-//   __typenet__.optimizer_state   (slots, parameters) the optimizer's arrays
-//                                 (momentum, running averages), model's dtype
+//   __typenet__.optimizer_state   (slots, parameters) the moments of the model's
+//                                 OptimizerState (momentum, running averages), model's dtype
 //   __typenet__.rng_state         (4) U64, the model's generator (shuffling, dropout)
-// and metadata typenet.checkpoint.{epoch, optimizer, iterations}. Restoring all
-// of it makes the following epochs identical, bit for bit on the CPU backend,
-// to those of a run that never stopped.
+// and metadata typenet.checkpoint.{epoch, optimizer, iterations}, the last two
+// the OptimizerState's owner and step count. Restoring all of it makes the
+// following epochs identical, bit for bit on the CPU backend, to those of a
+// run that never stopped.
 #pragma once
 
 #include <charconv>
@@ -21,6 +22,7 @@
 
 #include "../core/error.hpp"
 #include "../core/random.hpp"
+#include "../optim/optimizer.hpp"
 #include "save_load.hpp"
 
 namespace typenet {
@@ -54,8 +56,9 @@ inline std::optional<std::uint64_t> metadata_number(const SafetensorsReader& fil
 /// Writes a checkpoint of `model` and `optimizer` after `epoch` (1-based
 /// epochs completed) to `path`, atomically like save(). Call it at the end of
 /// an epoch: the generator state saved is the one the next epoch starts from.
-template <class M, class O>
-void save_checkpoint(const std::filesystem::path& path, M& model, const O& optimizer, std::size_t epoch) {
+/// `optimizer` names the optimizer (O::name) whose state is saved.
+template <class M, Optimizer<M> O>
+void save_checkpoint(const std::filesystem::path& path, M& model, const O& /*optimizer*/, std::size_t epoch) {
     using T = typename M::scalar;
     // A checkpoint exists to be resumed from: never replace a good one with
     // weights that have diverged.
@@ -66,30 +69,34 @@ void save_checkpoint(const std::filesystem::path& path, M& model, const O& optim
                                  "unchanged. Lower the learning rate and resume from it.");
     SafetensorsWriter w;
     io_detail::add_weights(model, w);
-    // The model's optimizer arrays belong to the optimizer that last stepped
-    // it; only those of `optimizer` are worth resuming with.
-    if (model.optimizer_slots() > 0 && model.optimizer_owner() == O::name) {
-        const std::size_t count = model.optimizer_slots() * M::parameter_count;
-        const std::vector<T> state = model.optimizer_state_tensor().to_host();
-        w.add<T>(io_detail::optimizer_state_name, {model.optimizer_slots(), M::parameter_count},
-                 std::span<const T>(state).first(count));
+    // The state belongs to the optimizer that last stepped the model; only
+    // O's is worth resuming with O (another's is as good as none: O's first
+    // step would zero it).
+    const auto& state = model.optimizer_state();
+    const bool ours = state.owner() == O::name;
+    if (ours && state.slots() > 0) {
+        const std::size_t count = state.slots() * M::parameter_count;
+        const std::vector<T> moments = state.moments().to_host();
+        w.add<T>(io_detail::optimizer_state_name, {state.slots(), M::parameter_count},
+                 std::span<const T>(moments).first(count));
     }
     const Rng::State rng = model.rng().state();
     w.add<std::uint64_t>(io_detail::rng_state_name, {rng.size()}, std::span<const std::uint64_t>(rng));
     w.set_metadata(io_detail::epoch_key, std::to_string(epoch));
     w.set_metadata(io_detail::optimizer_key, O::name);
-    w.set_metadata(io_detail::iterations_key, std::to_string(optimizer.iterations()));
+    w.set_metadata(io_detail::iterations_key, std::to_string(ours ? state.step() : 0));
     w.write(path, "save_checkpoint('" + path.string() + "')");
 }
 
-/// Restores a checkpoint written by save_checkpoint into `model` and
-/// `optimizer` (which must be of the type that wrote it; its hyper-parameters
-/// are the caller's) and returns the epoch it was written after. Everything
-/// is checked before anything changes: on a mismatch one IoError lists every
-/// problem and the model and optimizer are left as they were. Reads a path,
-/// or a SafetensorsReader already open (e.g. on bytes in memory).
-template <class M, class O>
-std::size_t load_checkpoint(const SafetensorsReader& file, M& model, O& optimizer) {
+/// Restores a checkpoint written by save_checkpoint into `model` - weights,
+/// buffers, generator and its OptimizerState (moments and step count) - and
+/// returns the epoch it was written after. `optimizer` must be of the type
+/// that wrote it (its hyper-parameters are the caller's and are not stored).
+/// Everything is checked before anything changes: on a mismatch one IoError
+/// lists every problem and the model is left as it was. Reads a path, or a
+/// SafetensorsReader already open (e.g. on bytes in memory).
+template <class M, Optimizer<M> O>
+std::size_t load_checkpoint(const SafetensorsReader& file, M& model, const O& /*optimizer*/) {
     using T = typename M::scalar;
     const std::string what = "load_checkpoint('" + file.path().string() + "')";
     std::vector<std::string> problems = io_detail::mismatches(model, file);
@@ -119,25 +126,22 @@ std::size_t load_checkpoint(const SafetensorsReader& file, M& model, O& optimize
     io_detail::throw_if_mismatched<M>(what, problems,
                                       "the network " + io_detail::network_description<M>() + " and the optimizer " + O::name);
 
-    // Read everything, then change the model and optimizer.
+    // Read everything, then change the model.
     const auto weights = io_detail::read_weights(model, file);
     const std::vector<T> slots = state ? file.read<T>(*state) : std::vector<T>{};
     const std::vector<std::uint64_t> words = file.read<std::uint64_t>(*rng);
     io_detail::apply_weights(model, weights);
-    if (state) {
-        model.optimizer_state(O::state_slots, O::name);
-        model.optimizer_state_tensor().from_host(slots);
-    } else {
-        model.optimizer_state(0, "");  // no step was taken: fresh, as a new model
-    }
+    if (state || *iterations > 0)  // (no tensor: O has not stored moments yet; they start at zero)
+        model.optimizer_state().assign(O::name, O::state_slots, *iterations, std::span<const T>(slots));
+    else
+        model.optimizer_state().reset();  // no step was taken: fresh, as a new model
     Rng::State s{};
     for (std::size_t i = 0; i < s.size(); ++i) s[i] = words[i];
     model.rng().set_state(s);
-    optimizer.set_iterations(*iterations);
     return static_cast<std::size_t>(*epoch);
 }
-template <class M, class O>
-std::size_t load_checkpoint(const std::filesystem::path& path, M& model, O& optimizer) {
+template <class M, Optimizer<M> O>
+std::size_t load_checkpoint(const std::filesystem::path& path, M& model, const O& optimizer) {
     return load_checkpoint(SafetensorsReader(path), model, optimizer);
 }
 

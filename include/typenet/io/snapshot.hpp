@@ -6,7 +6,8 @@
 //     tn::fit(model, ...);
 //     tn::restore(model, initial);          // as freshly built again
 // A snapshot is a host copy of the parameters, the buffers (BatchNorm running
-// statistics) and the random generator, so training again after restore()
+// statistics) and the random generator; restore() also resets the model's
+// optimizer state (moments and step count), so training again after it
 // repeats the first run exactly. For a copy on disk use save() / load().
 #pragma once
 
@@ -32,15 +33,14 @@ Snapshot<typename M::network, typename M::scalar> snapshot(M& model) {
 }
 
 /// Puts a snapshot back: parameters, buffers and generator as they were when
-/// it was taken. The optimizer arrays kept in the model (momentum, running
-/// averages) are cleared as in a new model; start with a new optimizer too,
-/// or set_iterations(0) on the old one, so that learning-rate decay restarts.
+/// it was taken, and the optimizer state (moments, step count) reset as in a
+/// new model, so learning-rate decay and Adam's bias correction restart too.
 template <class M>
 void restore(M& model, const Snapshot<typename M::network, typename M::scalar>& s) {
     model.parameters().from_host(s.parameters);
     model.buffers().from_host(s.buffers);
     model.rng().set_state(s.rng);
-    model.optimizer_state(0, "");
+    model.optimizer_state().reset();
 }
 
 }  // namespace typenet

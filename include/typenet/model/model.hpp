@@ -4,6 +4,7 @@
 //   - every trainable parameter in one flat buffer (and their gradients in a
 //     second one), so an optimizer step is one pass and a checkpoint one copy;
 //   - the non-trainable buffers (BatchNorm running statistics);
+//   - the optimizer's state (optim/state.hpp): moments and step count;
 //   - activations, gradients, scratch and workspace, sized once per batch
 //     capacity and reused, so the training loop does not allocate.
 #pragma once
@@ -13,7 +14,6 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -22,6 +22,7 @@
 #include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
+#include "../optim/state.hpp"
 #include "sequential.hpp"
 
 namespace typenet {
@@ -47,7 +48,7 @@ constexpr bool layers_run_on(std::index_sequence<I...>) {
 }
 }  // namespace model_detail
 
-/// Net on backend B (default: the CPU backend, backend/cpu/cpu.hpp, which
+/// Net on backend B (default: Cpu, the CPU backend, whose header
 /// typenet.hpp includes) with scalars T. B must implement the op families
 /// Net's layers use; the static_asserts below name any it lacks.
 template <class Net, class B = Cpu, class T = float>
@@ -96,7 +97,7 @@ public:
     static constexpr std::size_t output_size = output_shape::size;
 
     /// Builds the network, initialising weights from `seed`.
-    explicit Model(std::uint64_t seed = 0, B backend = B{}) : be_(std::move(backend)), rng_(seed) {
+    explicit Model(std::uint64_t seed = 0, B backend = B{}) : be_(std::move(backend)), rng_(seed), opt_state_(parameter_count) {
         params_.resize(Dims{std::max<std::size_t>(parameter_count, 1)});
         grads_.resize(Dims{std::max<std::size_t>(parameter_count, 1)});
         buffers_.resize(Dims{std::max<std::size_t>(buffer_total, 1)});
@@ -108,8 +109,9 @@ public:
     const B& backend() const { return be_; }
     Rng& rng() { return rng_; }
 
-    /// Re-draws all weights from `seed` (biases zero, buffers to defaults) and
-    /// resets the generator to that seed, as a freshly built model.
+    /// Re-draws all weights from `seed` (biases zero, buffers to defaults),
+    /// resets the generator to that seed and the optimizer state, as a
+    /// freshly built model.
     void initialize(std::uint64_t seed) {
         rng_.reseed(seed);
         std::vector<T> host(std::max<std::size_t>(parameter_count, 1), T(0));
@@ -123,8 +125,7 @@ public:
         params_.from_host(host);
         buffers_.from_host(bufs);
         grads_.zero();
-        opt_slots_ = 0;
-        opt_owner_.clear();
+        opt_state_.reset();
     }
 
     // --- parameters ---------------------------------------------------------
@@ -136,22 +137,10 @@ public:
     const std::vector<ParamSegment>& segments() const { return segments_; }
     const std::vector<ParamSegment>& buffer_segments() const { return buffer_segments_; }
 
-    /// `slots` zero-initialised state arrays of parameter_count values for the
-    /// optimizer named `owner` (momentum, squared averages). Re-zeroed when
-    /// another optimizer (or slot count) asks, so one optimizer's velocity is
-    /// never read as another's running average.
-    T* optimizer_state(std::size_t slots, std::string_view owner) {
-        if (slots != opt_slots_ || owner != opt_owner_) {
-            opt_state_.resize(Dims{std::max<std::size_t>(slots * parameter_count, 1)});
-            opt_state_.zero();
-            opt_slots_ = slots;
-            opt_owner_ = owner;
-        }
-        return opt_state_.data();
-    }
-    const std::string& optimizer_owner() const { return opt_owner_; }
-    Tensor<T, device>& optimizer_state_tensor() { return opt_state_; }
-    std::size_t optimizer_slots() const { return opt_slots_; }
+    /// The optimizer's state on this model - owner, step count, moments - the
+    /// one place it lives (optim/state.hpp). An optimizer's step claims it.
+    OptimizerState<T, device>& optimizer_state() { return opt_state_; }
+    const OptimizerState<T, device>& optimizer_state() const { return opt_state_; }
 
     // --- propagation --------------------------------------------------------
 
@@ -326,9 +315,8 @@ private:
 
     B be_;
     Rng rng_;
-    Tensor<T, device> params_, grads_, buffers_, opt_state_;
-    std::size_t opt_slots_ = 0;
-    std::string opt_owner_;
+    Tensor<T, device> params_, grads_, buffers_;
+    OptimizerState<T, device> opt_state_;
     std::array<Tensor<T, device>, layer_count> act_;
     std::array<const T*, layer_count> out_{};  // each layer's output: act_[i], or its input when it passes through
     std::array<Tensor<T, device>, 2> grad_;

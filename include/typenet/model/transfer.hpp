@@ -23,8 +23,8 @@ std::vector<To> converted(const std::vector<From>& v) {
 
 /// Copies the parameters and buffers (BatchNorm running statistics) of src
 /// into dst; the two may live on different backends (Cpu and Cuda) and use
-/// different scalar types. Optimizer state is not copied: a new optimizer
-/// starts from zero state as on a freshly built model.
+/// different scalar types. The optimizer state is not copied: dst keeps its
+/// own optimizer_state() (on a freshly built model, none).
 template <class To, class From>
 void copy_weights(To& dst, const From& src) {
     static_assert(std::is_same_v<typename To::network, typename From::network>,

@@ -1,8 +1,6 @@
 // typenet/optim/adam.hpp - Adam with bias correction.
 #pragma once
 
-#include <cmath>
-
 #include "optimizer.hpp"
 
 namespace typenet {
@@ -30,16 +28,17 @@ public:
     }
 
     template <class M>
-    void step(M& model) {
+    void step(M& model) const {
         using T = typename M::scalar;
+        auto& state = model.optimizer_state();
+        T* m = state.claim(name, state_slots);
+        T* v = m + M::parameter_count;
         T* w = model.parameters().data();
         const T* g = model.gradients().data();
-        T* m = model.optimizer_state(state_slots, name);
-        T* v = m + M::parameter_count;
-        const T lr = T(current_learning_rate());
-        ++t_;
-        const T c1 = T(1.0 - std::pow(o_.beta1, double(t_)));
-        const T c2 = T(1.0 - std::pow(o_.beta2, double(t_)));
+        const T lr = T(learning_rate_at(state.step()));
+        state.increment_step();  // this is step t = state.step(), bias-corrected as such
+        const auto [c1d, c2d] = rules::adam_corrections(o_.beta1, o_.beta2, double(state.step()));
+        const T c1 = T(c1d), c2 = T(c2d);
         optim_detail::for_each_run(model, [&](std::size_t off, std::size_t n, bool reg) {
             const auto [l1, l2] = penalties<T>(reg);
             adam_update(model.backend(), n, w + off, g + off, m + off, v + off, lr, T(o_.beta1), T(o_.beta2),

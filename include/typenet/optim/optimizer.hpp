@@ -1,12 +1,9 @@
 // typenet/optim/optimizer.hpp - the Optimizer contract and shared helpers.
 //
-// An optimizer holds hyper-parameters and a step counter; its per-parameter
-// state (momentum, running averages) lives in the model, next to the flat
-// parameter buffer, so a checkpoint is one copy.
-//
-// requires: o.step(model) after model.backward(); model.gradients() hold the
-//           mean-loss gradients of the last batch.
-// ensures:  every parameter is updated once; o.iterations() grows by one.
+// An optimizer is a value: hyper-parameters only. Everything that changes
+// from step to step (moments, step count) is the model's OptimizerState
+// (optim/state.hpp), which each step claims, so a checkpoint, a restore or a
+// reset is about one object, and one optimizer value can train many models.
 #pragma once
 
 #include <concepts>
@@ -16,14 +13,23 @@
 #include <utility>
 
 #include "../core/error.hpp"
+#include "state.hpp"
+#include "update_rules.hpp"
 
 namespace typenet {
 
-template <class O>
-concept Optimizer = requires(O& o) {
-    { o.iterations() } -> std::convertible_to<std::uint64_t>;
-    { O::state_slots } -> std::convertible_to<std::size_t>;
+/// An optimizer O of models M, as fit, save_checkpoint and load_checkpoint use it.
+// requires: o.step(model) runs after model.backward(), so that model.gradients()
+//           hold the mean-loss gradients of the last batch.
+// ensures:  o.step(model) updates every parameter once and leaves
+//           model.optimizer_state() claimed by (O::name, O::state_slots) with its
+//           step count one higher.
+template <class O, class M>
+concept Optimizer = requires(const O& o, M& model) {
     { O::name } -> std::convertible_to<const char*>;
+    { O::state_slots } -> std::convertible_to<std::size_t>;
+    { model.optimizer_state() } -> std::same_as<OptimizerState<typename M::scalar, typename M::device>&>;
+    o.step(model);
 };
 
 /// L1 / L2 weight penalties (weights only, never biases): the loss gains
@@ -61,16 +67,16 @@ void for_each_run(const M& model, F&& f) {
 }
 }  // namespace optim_detail
 
-/// What SGD, RMSprop and Adam share: the options, the step counter, the
-/// decayed learning rate and the checks every option set needs.
+/// What SGD, RMSprop and Adam share: the options, the decayed learning rate
+/// and the checks every option set needs.
 template <class Options>
 class OptimizerBase {
 public:
-    /// The learning rate the next step will use: lr / (1 + decay * iterations).
-    double current_learning_rate() const { return o_.learning_rate / (1.0 + o_.decay * double(t_)); }
-    std::uint64_t iterations() const { return t_; }
-    /// For resuming from a checkpoint (the decay and Adam's bias correction depend on it).
-    void set_iterations(std::uint64_t t) { t_ = t; }
+    /// The learning rate of the step after `steps` steps (a model's
+    /// optimizer_state().step()): lr / (1 + decay * steps).
+    double learning_rate_at(std::uint64_t steps) const {
+        return rules::decayed_learning_rate(o_.learning_rate, o_.decay, double(steps));
+    }
     const Options& options() const { return o_; }
 
 protected:
@@ -86,7 +92,6 @@ protected:
     }
 
     Options o_;
-    std::uint64_t t_ = 0;
 };
 
 }  // namespace typenet

@@ -26,17 +26,18 @@ public:
     }
 
     template <class M>
-    void step(M& model) {
+    void step(M& model) const {
         using T = typename M::scalar;
+        auto& state = model.optimizer_state();
+        T* s = state.claim(name, state_slots);
         T* w = model.parameters().data();
         const T* g = model.gradients().data();
-        T* s = model.optimizer_state(state_slots, name);
-        const T lr = T(current_learning_rate());
+        const T lr = T(learning_rate_at(state.step()));
         optim_detail::for_each_run(model, [&](std::size_t off, std::size_t n, bool reg) {
             const auto [l1, l2] = penalties<T>(reg);
             rmsprop_update(model.backend(), n, w + off, g + off, s + off, lr, T(o_.rho), T(o_.epsilon), l1, l2);
         });
-        ++t_;
+        state.increment_step();
     }
 };
 

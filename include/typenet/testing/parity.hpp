@@ -208,7 +208,7 @@ ParityResult check_optimizer_parity(BA a, BB b, const Opt& opt, ParityOptions o 
     }
     ParityResult r;
     parity_detail::compare_segments<MA, MB>(r, "parameter", ma, ma.parameters().to_host(), mb.parameters().to_host());
-    const auto sa = ma.optimizer_state_tensor().to_host(), sb = mb.optimizer_state_tensor().to_host();
+    const auto sa = ma.optimizer_state().moments().to_host(), sb = mb.optimizer_state().moments().to_host();
     r.diffs.push_back(compare_values("optimizer state", sa, sb));
     return r;
 }

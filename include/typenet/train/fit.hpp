@@ -144,9 +144,11 @@ Metrics evaluate(M& model, const BasicDataset<typename M::scalar>& data, Evaluat
 /// With opts.checkpoint_every = k a checkpoint is written to opts.checkpoint_path
 /// after every k-th epoch; with opts.resume a run restarts after the epoch of
 /// that checkpoint (and returns only the epochs it trained; none if complete).
-template <class M, class O, class L>
+/// The optimizer is hyper-parameters; its moments and step count are the
+/// model's optimizer_state(), so a second fit continues where the first ended.
+template <class M, Optimizer<M> O, class L>
     requires Loss<L, typename M::backend_type, typename M::scalar>
-History fit(M& model, O& optimizer, const L& loss, const BasicDataset<typename M::scalar>& train,
+History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<typename M::scalar>& train,
             const BasicFitOptions<typename M::scalar>& opts) {
     using T = typename M::scalar;
     using clock = std::chrono::steady_clock;

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../../losses/rules.hpp"
+
 namespace typenet {
 
 class Cpu;
@@ -47,22 +49,21 @@ void softmax_cross_entropy(const Cpu&, std::size_t rows, std::size_t cols, const
 }
 
 /// Binary cross-entropy on probabilities p (after a Sigmoid) against one-hot
-/// targets, averaged over the cols classes as Keras does. p is clipped to
-/// [1e-7, 1 - 1e-7] so log never sees 0.
+/// targets, averaged over the cols classes as Keras does. p is clipped
+/// (rules::bce_clamp) so log never sees 0.
 template <class T>
 void binary_cross_entropy(const Cpu&, std::size_t rows, std::size_t cols, const T* p, const std::int32_t* labels,
                           T* grad, T scale, double* acc) {
-    constexpr double eps = 1e-7;
     double loss = 0, correct = 0;
     for (std::size_t r = 0; r < rows; ++r) {
         const T* y = p + r * cols;
         const auto label = static_cast<std::size_t>(labels[r]);
         double l = 0;
         for (std::size_t c = 0; c < cols; ++c) {
-            const double q = std::clamp(double(y[c]), eps, 1.0 - eps);
+            const double q = rules::bce_clamp(double(y[c]));
             const double t = (c == label) ? 1.0 : 0.0;
-            l -= t * std::log(q) + (1 - t) * std::log(1 - q);
-            if (grad) grad[r * cols + c] = scale * T((q - t) / (q * (1 - q)) / double(cols));
+            l -= rules::bce_log_likelihood(q, t);
+            if (grad) grad[r * cols + c] = scale * T(rules::bce_gradient(q, t) / double(cols));
         }
         loss += l / double(cols);
         correct += (cpu_detail::argmax(y, cols) == label);

@@ -1,12 +1,12 @@
-// typenet/backend/cpu/optimizers.hpp - optimizer update rules over flat parameter buffers.
+// typenet/backend/cpu/optimizers.hpp - optimizer updates over flat parameter buffers.
 //
 // Each op updates n parameters w in one pass, given their gradients g and the
-// optimizer's state. Penalties are folded into the gradient first:
-// g' = g + l1 * sign(w) + 2 * l2 * w, i.e. the loss gains l1*|w|_1 + l2*|w|_2^2
-// (the Keras regularizer convention). Callers pass l1 = l2 = 0 for biases.
+// optimizer's state, with the rules of optim/update_rules.hpp (shared with
+// the CUDA backend). Penalties are folded into the gradient first; callers
+// pass l1 = l2 = 0 for biases.
 //
-// The updates are Eigen array expressions over chunks split across the Cpu's
-// pool: a plain loop keeps std::sqrt scalar (errno semantics block GCC's
+// The rules run on Eigen array maps over chunks split across the Cpu's pool:
+// a plain loop keeps std::sqrt scalar (errno semantics block GCC's
 // vectoriser), which made the RMSprop step ~30% of a wide MLP's training step.
 #pragma once
 
@@ -16,6 +16,7 @@
 
 #include <Eigen/Core>
 
+#include "../../optim/update_rules.hpp"
 #include "cpu.hpp"
 
 namespace typenet {
@@ -39,10 +40,10 @@ void for_chunks(const Cpu& be, std::size_t n, F&& f) {
     be.parallel_for(n, [&](std::size_t begin, std::size_t end) { f(begin, end - begin); });
 }
 
-/// g' = g + l1 sign(w) + 2 l2 w, into out (may alias nothing else).
+/// The penalised gradient of n parameters, into out (may alias nothing else).
 template <class T>
 void penalised_gradient(std::size_t n, const T* w, const T* g, T l1, T l2, T* out) {
-    for (std::size_t i = 0; i < n; ++i) out[i] = g[i] + l1 * T((w[i] > 0) - (w[i] < 0)) + T(2) * l2 * w[i];
+    for (std::size_t i = 0; i < n; ++i) out[i] = rules::penalised_gradient(g[i], w[i], l1, l2);
 }
 
 /// Runs update(first, count, gradient) with the penalised gradient of the
@@ -66,8 +67,8 @@ void with_gradient(const Cpu& be, std::size_t n, const T* w, const T* g, T l1, T
 }
 }  // namespace cpu_detail
 
-/// SGD with momentum (Keras form): v = momentum*v - lr*g; w += v, or with
-/// Nesterov w += momentum*v - lr*g. With momentum 0, v is not touched.
+/// SGD (rules::sgd_step, or rules::sgd_momentum_step with a momentum); with
+/// momentum 0, v is not touched.
 template <class T>
 void sgd_update(const Cpu& be, std::size_t n, T* w, const T* g, T* v, T lr, T momentum, bool nesterov, T l1, T l2) {
     using namespace cpu_detail;
@@ -75,31 +76,26 @@ void sgd_update(const Cpu& be, std::size_t n, T* w, const T* g, T* v, T lr, T mo
         ParamArr<T> W(w + first, Eigen::Index(m));
         CParamArr<T> G(gp, Eigen::Index(m));
         if (momentum == T(0)) {
-            W -= lr * G;
+            rules::sgd_step(W, G, lr);
             return;
         }
         ParamArr<T> V(v + first, Eigen::Index(m));
-        V = momentum * V - lr * G;
-        if (nesterov) W += momentum * V - lr * G;
-        else W += V;
+        rules::sgd_momentum_step(W, G, V, lr, momentum, nesterov);
     });
 }
 
-/// RMSprop (Keras / TensorFlow form): s = rho*s + (1-rho)*g^2;
-/// w -= lr * g / (sqrt(s) + eps).
+/// RMSprop (rules::rmsprop_step).
 template <class T>
 void rmsprop_update(const Cpu& be, std::size_t n, T* w, const T* g, T* s, T lr, T rho, T eps, T l1, T l2) {
     using namespace cpu_detail;
     with_gradient(be, n, w, g, l1, l2, [&](std::size_t first, std::size_t m, const T* gp) {
         ParamArr<T> W(w + first, Eigen::Index(m)), S(s + first, Eigen::Index(m));
         CParamArr<T> G(gp, Eigen::Index(m));
-        S = rho * S + (T(1) - rho) * G.square();
-        W -= lr * G / (S.sqrt() + eps);
+        rules::rmsprop_step(W, G, S, lr, rho, eps);
     });
 }
 
-/// Adam with bias correction: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
-/// w -= lr * (m / c1) / (sqrt(v / c2) + eps), with c1 = 1-b1^t, c2 = 1-b2^t.
+/// Adam (rules::adam_step), c1 and c2 the bias corrections of this step.
 template <class T>
 void adam_update(const Cpu& be, std::size_t n, T* w, const T* g, T* m, T* v, T lr, T beta1, T beta2, T eps, T c1, T c2,
                  T l1, T l2) {
@@ -108,9 +104,7 @@ void adam_update(const Cpu& be, std::size_t n, T* w, const T* g, T* m, T* v, T l
         ParamArr<T> W(w + first, Eigen::Index(count)), M(m + first, Eigen::Index(count)),
             V(v + first, Eigen::Index(count));
         CParamArr<T> G(gp, Eigen::Index(count));
-        M = beta1 * M + (T(1) - beta1) * G;
-        V = beta2 * V + (T(1) - beta2) * G.square();
-        W -= lr * (M / c1) / ((V / c2).sqrt() + eps);
+        rules::adam_step(W, G, M, V, lr, beta1, beta2, eps, c1, c2);
     });
 }
 

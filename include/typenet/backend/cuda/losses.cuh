@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../../losses/rules.hpp"
 #include "cuda.cuh"
 #include "elementwise.cuh"
 #include "launch.cuh"
@@ -60,12 +61,11 @@ __global__ void loss_kernel(std::size_t rows, std::size_t cols, const T* out, co
                     g[c] = scale * T(exp(double(x[c] - m)) * inv - (c == label ? 1.0 : 0.0));
             }
         } else if constexpr (K == LossKind::binary_cross_entropy) {
-            constexpr double eps = 1e-7;
             for (std::size_t c = lane; c < cols; c += 32) {
-                const double q = fmin(fmax(double(x[c]), eps), 1.0 - eps);
+                const double q = rules::bce_clamp(double(x[c]));
                 const double t = (c == label) ? 1.0 : 0.0;
-                l -= t * log(q) + (1 - t) * log(1 - q);
-                if (g) g[c] = scale * T((q - t) / (q * (1 - q)) / double(cols));
+                l -= rules::bce_log_likelihood(q, t);
+                if (g) g[c] = scale * T(rules::bce_gradient(q, t) / double(cols));
             }
             l = warp_sum(l) / double(cols);
         } else if constexpr (K == LossKind::mean_squared_error) {
@@ -112,7 +112,7 @@ void softmax_cross_entropy(const Cuda& be, std::size_t rows, std::size_t cols, c
 }
 
 /// Binary cross-entropy on probabilities against one-hot targets, averaged
-/// over the classes; p clipped to [1e-7, 1 - 1e-7].
+/// over the classes; p clipped by rules::bce_clamp, as on the CPU.
 template <class T>
 void binary_cross_entropy(const Cuda& be, std::size_t rows, std::size_t cols, const T* p, const std::int32_t* labels,
                           T* grad, T scale, double* acc) {

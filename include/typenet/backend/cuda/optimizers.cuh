@@ -1,10 +1,12 @@
 // typenet/backend/cuda/optimizers.cuh - optimizer updates, one fused pass
-// over a flat parameter buffer; the formulas of backend/cpu/optimizers.hpp,
-// penalties folded into the gradient first: g' = g + l1*sign(w) + 2*l2*w.
+// over a flat parameter buffer: one thread per parameter runs the rule of
+// optim/update_rules.hpp that the CPU backend runs, on registers, after
+// folding the penalties into the gradient (rules::penalised_gradient).
 #pragma once
 
 #include <cstddef>
 
+#include "../../optim/update_rules.hpp"
 #include "cuda.cuh"
 #include "launch.cuh"
 
@@ -13,31 +15,29 @@ namespace typenet {
 namespace cuda_detail {
 
 template <class T>
-__device__ __forceinline__ T penalised(T g, T w, T l1, T l2) {
-    return g + l1 * T((w > 0) - (w < 0)) + T(2) * l2 * w;
-}
-
-template <class T>
 __global__ void sgd_kernel(std::size_t n, T* w, const T* g, T* v, T lr, T momentum, bool nesterov, T l1, T l2) {
     TYPENET_GRID_LOOP(i, n) {
-        const T gi = penalised(g[i], w[i], l1, l2);
+        T wi = w[i];
+        const T gi = rules::penalised_gradient(g[i], wi, l1, l2);
         if (momentum == T(0)) {
-            w[i] -= lr * gi;
-            continue;
+            rules::sgd_step(wi, gi, lr);
+        } else {
+            T vi = v[i];
+            rules::sgd_momentum_step(wi, gi, vi, lr, momentum, nesterov);
+            v[i] = vi;
         }
-        const T vi = momentum * v[i] - lr * gi;
-        v[i] = vi;
-        w[i] += nesterov ? momentum * vi - lr * gi : vi;
+        w[i] = wi;
     }
 }
 
 template <class T>
 __global__ void rmsprop_kernel(std::size_t n, T* w, const T* g, T* s, T lr, T rho, T eps, T l1, T l2) {
     TYPENET_GRID_LOOP(i, n) {
-        const T gi = penalised(g[i], w[i], l1, l2);
-        const T si = rho * s[i] + (T(1) - rho) * gi * gi;
+        T wi = w[i], si = s[i];
+        const T gi = rules::penalised_gradient(g[i], wi, l1, l2);
+        rules::rmsprop_step(wi, gi, si, lr, rho, eps);
         s[i] = si;
-        w[i] -= lr * gi / (sqrt_t(si) + eps);
+        w[i] = wi;
     }
 }
 
@@ -45,19 +45,19 @@ template <class T>
 __global__ void adam_kernel(std::size_t n, T* w, const T* g, T* m, T* v, T lr, T beta1, T beta2, T eps, T c1, T c2,
                             T l1, T l2) {
     TYPENET_GRID_LOOP(i, n) {
-        const T gi = penalised(g[i], w[i], l1, l2);
-        const T mi = beta1 * m[i] + (T(1) - beta1) * gi;
-        const T vi = beta2 * v[i] + (T(1) - beta2) * gi * gi;
+        T wi = w[i], mi = m[i], vi = v[i];
+        const T gi = rules::penalised_gradient(g[i], wi, l1, l2);
+        rules::adam_step(wi, gi, mi, vi, lr, beta1, beta2, eps, c1, c2);
         m[i] = mi;
         v[i] = vi;
-        w[i] -= lr * (mi / c1) / (sqrt_t(vi / c2) + eps);
+        w[i] = wi;
     }
 }
 
 }  // namespace cuda_detail
 
-/// SGD with momentum (Keras form): v = momentum*v - lr*g; w += v, or with
-/// Nesterov w += momentum*v - lr*g. With momentum 0, v is not touched.
+/// SGD (rules::sgd_step, or rules::sgd_momentum_step with a momentum); with
+/// momentum 0, v is not touched.
 template <class T>
 void sgd_update(const Cuda& be, std::size_t n, T* w, const T* g, T* v, T lr, T momentum, bool nesterov, T l1, T l2) {
     if (n == 0) return;
@@ -66,7 +66,7 @@ void sgd_update(const Cuda& be, std::size_t n, T* w, const T* g, T* v, T lr, T m
     TYPENET_CUDA_LAUNCHED("sgd_update");
 }
 
-/// RMSprop: s = rho*s + (1-rho)*g^2; w -= lr * g / (sqrt(s) + eps).
+/// RMSprop (rules::rmsprop_step).
 template <class T>
 void rmsprop_update(const Cuda& be, std::size_t n, T* w, const T* g, T* s, T lr, T rho, T eps, T l1, T l2) {
     if (n == 0) return;
@@ -75,8 +75,7 @@ void rmsprop_update(const Cuda& be, std::size_t n, T* w, const T* g, T* s, T lr,
     TYPENET_CUDA_LAUNCHED("rmsprop_update");
 }
 
-/// Adam with bias correction: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
-/// w -= lr * (m / c1) / (sqrt(v / c2) + eps).
+/// Adam (rules::adam_step), c1 and c2 the bias corrections of this step.
 template <class T>
 void adam_update(const Cuda& be, std::size_t n, T* w, const T* g, T* m, T* v, T lr, T beta1, T beta2, T eps, T c1,
                  T c2, T l1, T l2) {
