@@ -1,14 +1,19 @@
 #!/usr/bin/python3
-"""Side-by-side training speed of typenet and PyTorch on the same machine.
+"""Side-by-side training speed of typenet, PyTorch and libtorch on the same machine.
 
 For each configuration (reference CNN at batch 64 and 256, MLP 784-70-30-10 at
 batch 500, MLP 784-512-10 at batch 128) it trains one epoch of real MNIST with
 typenet (compare_typenet) and with PyTorch (torch_epoch.py), alternating the
 two, several times each, every run a fresh process with the same settings:
 architecture, initialisation, RMSprop (lr 1e-3, rho 0.9, eps 1e-7), batch size,
-thread count, data resident in memory. It prints a Markdown table (seconds per
-epoch, median and min; images/s; test accuracy; the time ratio typenet/PyTorch)
-and writes it, with the machine and versions, to benchmarks/results/.
+thread count, data resident in memory. When the build directory holds
+compare_libtorch (benchmarks/compare/libtorch_epoch.cpp: the same program in
+PyTorch's C++ frontend), libtorch runs alongside, with PyTorch's thread
+environment, once as is and once under each PyTorch variant's variables (and
+under OMP_WAIT_POLICY=passive in any case). It prints a Markdown table (seconds
+per epoch, median and min; images/s; test accuracy; the time ratio
+typenet/that library) and writes it, with the machine and versions, to
+benchmarks/results/.
 
   benchmarks/compare/run_compare.py                 # CPU, 2 threads, 3 repetitions
   benchmarks/compare/run_compare.py --quick         # MLPs only, 2 repetitions: a smoke run
@@ -74,17 +79,20 @@ def load_average():
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=int, default=2, help="threads for both libraries (default 2)")
+    p.add_argument("--threads", type=int, default=2, help="threads for every library (default 2)")
     p.add_argument("--reps", type=int, default=None, help="runs per library and configuration (default 3; --quick 2)")
     p.add_argument("--quick", action="store_true", help="MLP configurations only, 2 repetitions: checks the "
                    "pipeline, measures nothing (the results file gets a -smoke suffix)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--only", default="", help="comma-separated nets to run (cnn, mlp_small, mlp_wide)")
     p.add_argument("--data", default=os.path.join(os.environ.get("TYPENET_DATA") or os.path.join(ROOT, "data"), "mnist"))
-    p.add_argument("--build", default=os.path.join(ROOT, "build"), help="typenet build directory (default build/)")
+    p.add_argument("--build", default=os.path.join(ROOT, "build"),
+                   help="typenet build directory, holding benchmarks/compare_typenet and, optionally, "
+                        "benchmarks/compare_libtorch (default build/)")
     p.add_argument("--python", default="/usr/bin/python3", help="Python with PyTorch (default /usr/bin/python3)")
     p.add_argument("--torch-env", action="append", default=[], metavar="'NAME=VALUE ...'",
-                   help="adds a PyTorch eager variant run with these variables as well (repeatable), e.g. "
+                   help="adds a PyTorch eager variant (and a libtorch one) run with these variables as well "
+                        "(repeatable), e.g. "
                         "--torch-env OMP_WAIT_POLICY=passive")
     p.add_argument("--machine", default=None, help="machine name for the results file (default: from the CPU/GPU)")
     p.add_argument("--out", default=None, help="results file (default benchmarks/results/<date>-<machine>.md)")
@@ -108,6 +116,15 @@ def check_inputs(a):
     if not os.access(a.python, os.X_OK):
         fail(f"no Python at '{a.python}'; pass --python with the interpreter that has PyTorch")
     return exe
+
+
+def libtorch_exe(a):
+    """compare_libtorch in the build directory, or None with the reason the libtorch row is skipped."""
+    exe = os.path.join(a.build, "benchmarks", "compare_libtorch")
+    if os.access(exe, os.X_OK):
+        return exe, None
+    return None, (f"libtorch C++ row skipped: '{exe}' not found; build it with cmake --build {a.build} "
+                  "--target compare_libtorch (configure finds libtorch when it is installed, Debian: libtorch-dev)")
 
 
 def environments(threads):
@@ -142,8 +159,9 @@ def torch_info(python, env):
     return run_json([python, "-c", code], env)[0]
 
 
-def runners(a, exe, tinfo, tn_info):
-    """The (name, command, extra environment) triples compared per configuration; the first is typenet."""
+def runners(a, exe, tinfo, tn_info, lt_exe, lt_info, notes):
+    """The (name, command, extra environment) triples compared per configuration; the first is typenet.
+    Appends to notes why a row is left out."""
     def typenet(net, batch):
         return [exe, "--net", net, "--batch", str(batch), "--epochs", "1", "--threads", str(a.threads),
                 "--data", a.data, "--device", a.device]
@@ -168,7 +186,23 @@ def runners(a, exe, tinfo, tn_info):
         if tinfo.get("compile"):
             out.append(("PyTorch torch.compile", torch("compile"), torch_env))
         else:
-            print(f"note: torch {tinfo['version']} has no torch.compile; the compiled variant is skipped")
+            notes.append(f"torch {tinfo['version']} has no torch.compile; the compiled variant is skipped")
+    # libtorch (PyTorch's C++ frontend): PyTorch's environment, as is and under each --torch-env variant,
+    # and under OMP_WAIT_POLICY=passive even when no variant sets it (PyTorch's best on a small machine).
+    if lt_exe and a.device == "cuda" and not lt_info.get("cuda"):
+        notes.append(f"libtorch C++ row skipped: '{lt_exe}' links a libtorch without CUDA")
+    elif lt_exe:
+        def libtorch(net, batch):
+            return [lt_exe, "--net", net, "--batch", str(batch), "--epochs", "1", "--threads", str(a.threads),
+                    "--data", a.data, "--device", a.device]
+
+        name = "libtorch C++ (" + ".".join(str(lt_info.get("version", "?")).split(".")[:2]) + ")"
+        out.append((name, libtorch, torch_env))
+        specs = list(a.torch_env)
+        if not any(parse_env(spec).get("OMP_WAIT_POLICY", "").lower() == "passive" for spec in specs):
+            specs.append("OMP_WAIT_POLICY=passive")
+        for spec in specs:
+            out.append((f"{name} [{spec}]", libtorch, dict(torch_env, **parse_env(spec))))
     return out
 
 
@@ -206,7 +240,7 @@ def table(results, libs):
     return "\n".join(rows)
 
 
-def header(a, tinfo, tn_info, libs, load_before, load_after):
+def header(a, tinfo, tn_info, lt_info, notes, libs, load_before, load_after):
     date = datetime.date.today().isoformat()
     cpu = cpu_model()
     cores = os.cpu_count()
@@ -219,7 +253,7 @@ def header(a, tinfo, tn_info, libs, load_before, load_after):
               "(figures are only meaningful when nothing else runs)"]
     if a.device == "cuda":
         lines.append(f"- GPU: {tinfo.get('gpu') or 'unknown'}" + (f"; typenet sees {tn_info['gpu']}" if tn_info.get("gpu") else ""))
-    lines += [f"- threads: {a.threads} for both (typenet: TYPENET_THREADS and --threads; PyTorch: "
+    lines += [f"- threads: {a.threads} for all (typenet: TYPENET_THREADS and --threads; PyTorch and libtorch: "
               "torch.set_num_threads, OMP_NUM_THREADS, MKL_NUM_THREADS, OPENBLAS_NUM_THREADS)",
               f"- repetitions: {a.reps} per library and configuration, 1 epoch each, each a fresh process, "
               "the libraries alternating",
@@ -227,8 +261,13 @@ def header(a, tinfo, tn_info, libs, load_before, load_after):
               f"BLAS {tn_info.get('blas')} ({tn_info.get('blas_config')}; kernels: {tn_info.get('blas_corename')}; "
               f"OPENBLAS_CORETYPE={tn_info.get('OPENBLAS_CORETYPE') or 'unset'})",
               f"- PyTorch {tinfo['version']} ({a.python}; {tinfo.get('build')}; loads "
-              f"{', '.join(tinfo.get('libs') or ['?'])})",
-              "- same settings: architecture, Glorot-uniform init with zero biases, RMSprop lr 1e-3 rho 0.9 "
+              f"{', '.join(tinfo.get('libs') or ['?'])})"]
+    if lt_info:
+        lines.append(f"- libtorch C++ {lt_info.get('version')} (compare_libtorch, {lt_info.get('compiler')}; "
+                     "PyTorch's thread variables and torch::set_num_threads; the C++ frontend over the same "
+                     "libtorch, without Python)")
+    lines += [f"- note: {n}" for n in notes]
+    lines += ["- same settings: architecture, Glorot-uniform init with zero biases, RMSprop lr 1e-3 rho 0.9 "
               "eps 1e-7 no decay, mean softmax cross-entropy, shuffled each epoch, MNIST resident as tensors "
               "(no DataLoader); timed: the epoch's training loop (not loading, not evaluation)",
               "- ratio: typenet's median seconds / that library's median seconds (below 1: typenet is faster)",
@@ -257,12 +296,20 @@ def main():
     if tn_info.get("build_type") not in ("Release", "RelWithDebInfo"):
         print(f"warning: compare_typenet was built as '{tn_info.get('build_type')}'; use a Release build for figures")
     tinfo = torch_info(a.python, dict(os.environ, **torch_env))
-    libs = runners(a, exe, tinfo, tn_info)
+    lt_exe, lt_skipped = libtorch_exe(a)
+    lt_info = run_json([lt_exe, "--info"], dict(os.environ, **torch_env))[0] if lt_exe else {}
+    notes = [lt_skipped] if lt_skipped else []
+    libs = runners(a, exe, tinfo, tn_info, lt_exe, lt_info, notes)
+    for n in notes:
+        print(f"note: {n}")
     load_before = load_average()
     print(f"run_compare: {a.device}, {a.threads} threads, {a.reps} repetitions; load average {load_before}")
     results = measure(a, libs)
-    report = header(a, tinfo, tn_info, libs, load_before, load_average()) + table(results, libs) + "\n" + raw_runs(results)
+    report = (header(a, tinfo, tn_info, lt_info, notes, libs, load_before, load_average()) + table(results, libs)
+              + "\n" + raw_runs(results))
     print("\n" + table(results, libs))
+    for n in notes:
+        print(f"note: {n}")
     if a.out is None:
         machine = a.machine or slug(tinfo.get("gpu") if a.device == "cuda" else f"{cpu_model()}-{os.cpu_count()}c")
         name = f"{datetime.date.today().isoformat()}-{machine}{'-smoke' if a.quick else ''}.md"
