@@ -1,0 +1,244 @@
+// typenet/backend/cpu/kernels/sgemm_body.hpp - SGEMM for one kernel path.
+// Included by foreach_isa.hpp (through sgemm.hpp) once per path, inside that
+// path's namespace: no #include here. See sgemm.hpp for the contract.
+
+// MR x NR tile of C held in registers. AVX-512: 24 of the 32 zmm registers
+// accumulate, 2 hold B and 1 the broadcast of A, and each k step issues 24
+// FMAs for 14 loads. AVX2 (16 ymm) and SSE-class portable code use 12 and 8.
+#if TYPENET_ISA == 2
+inline constexpr int sgemm_mr = 12;
+#elif TYPENET_ISA == 1
+inline constexpr int sgemm_mr = 6;
+#else
+inline constexpr int sgemm_mr = 4;
+#endif
+inline constexpr int sgemm_nv = 2;  // vectors per tile row
+inline constexpr int sgemm_w = Vec::width;
+inline constexpr int sgemm_nr = sgemm_nv * Vec::width;
+static_assert(sgemm_detail::mc_max % sgemm_mr == 0 && sgemm_detail::nc_max % sgemm_nr == 0);
+
+inline int sgemm_tile_rows() { return sgemm_mr; }
+inline int sgemm_tile_cols() { return sgemm_nr; }
+
+/// What the micro-kernel does with its tile: C = alpha*acc (+ beta*C or + C)
+/// (+ bias) (ReLU). beta is applied by the first k block only, the bias and
+/// ReLU by the last.
+struct SgemmTileOp {
+    enum Mode { overwrite, accumulate, scale } mode;
+    float alpha, beta;
+    const float* bias;  // at the tile's first column, or nullptr
+    bool relu;
+};
+
+/// One M x (NV vectors) tile over kc steps: pa holds kc groups of sgemm_mr
+/// floats (rows of op(A)), pb kc groups of sgemm_nr floats (columns of op(B)).
+/// The last vector stores only n_last (1..width) columns.
+template <int M, int NV>
+inline void sgemm_micro(std::size_t kc, const float* pa, const float* pb, float* c, std::size_t ldc, int n_last,
+                        const SgemmTileOp& op) {
+    Vec acc[M][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
+    for (std::size_t p = 0; p < kc; ++p) {
+        Vec bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) bv[v] = Vec::load(pb + v * sgemm_w);
+#pragma GCC unroll 16
+        for (int i = 0; i < M; ++i) {
+            const Vec av = Vec::set1(pa[i]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fmadd(av, bv[v], acc[i][v]);
+        }
+        pa += sgemm_mr;
+        pb += sgemm_nr;
+    }
+    const Vec alpha = Vec::set1(op.alpha), beta = Vec::set1(op.beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+        float* row = c + std::size_t(i) * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+            const bool full = v + 1 < NV || n_last == sgemm_w;
+            const int cols = v + 1 < NV ? sgemm_w : n_last;
+            float* cp = row + v * sgemm_w;
+            Vec r = Vec::mul(acc[i][v], alpha);
+            if (op.mode != SgemmTileOp::overwrite) {
+                const Vec old = full ? Vec::load(cp) : Vec::load_n(cp, cols);
+                r = op.mode == SgemmTileOp::accumulate ? Vec::add(r, old) : Vec::fmadd(beta, old, r);
+            }
+            if (op.bias) r = Vec::add(r, full ? Vec::load(op.bias + v * sgemm_w) : Vec::load_n(op.bias + v * sgemm_w, cols));
+            if (op.relu) r = Vec::max(Vec::zero(), r);  // x86 max returns its second operand for NaN: keeps NaN
+            if (full)
+                Vec::store(cp, r);
+            else
+                Vec::store_n(cp, r, cols);
+        }
+    }
+}
+
+/// Calls sgemm_micro<mr, nv> for run-time mr (1..M) and nv (1..sgemm_nv).
+template <int M>
+inline void sgemm_micro_edge(int mr, int nv, std::size_t kc, const float* pa, const float* pb, float* c,
+                             std::size_t ldc, int n_last, const SgemmTileOp& op) {
+    if constexpr (M >= 1) {
+        if (mr == M) {
+            static_assert(sgemm_nv == 2);
+            if (nv == 2)
+                sgemm_micro<M, 2>(kc, pa, pb, c, ldc, n_last, op);
+            else
+                sgemm_micro<M, 1>(kc, pa, pb, c, ldc, n_last, op);
+            return;
+        }
+        sgemm_micro_edge<M - 1>(mr, nv, kc, pa, pb, c, ldc, n_last, op);
+    }
+}
+
+/// Packs `valid` rows (of R) whose kc entries are contiguous (row r at
+/// src + r*ld) as dst[p*R + r], zeros for rows valid..R-1: a transpose.
+inline void sgemm_pack_transposed(const float* src, std::size_t ld, int valid, std::size_t kc, int R, float* dst) {
+#if TYPENET_ISA >= 1
+    // 8 x 8 blocks transposed in registers; a partial group of rows is
+    // stored masked so that the next p's entries are not overwritten.
+    const __m256 zero = _mm256_setzero_ps();
+    for (int g = 0; g < R; g += 8) {
+        const int lanes = std::min(8, R - g), rows = std::clamp(valid - g, 0, 8);
+        const __m256i store_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for (std::size_t p = 0; p < kc; p += 8) {
+            const int steps = int(std::min<std::size_t>(8, kc - p));
+            const __m256i load_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(steps), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            __m256 r[8];
+            for (int q = 0; q < 8; ++q) {
+                const float* s = src + std::size_t(g + q) * ld + p;
+                r[q] = q >= rows ? zero : steps == 8 ? _mm256_loadu_ps(s) : _mm256_maskload_ps(s, load_mask);
+            }
+            const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+            const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+            const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+            const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+            r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+            r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+            r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+            r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+            r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+            r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+            r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+            r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+            for (int q = 0; q < steps; ++q) {
+                float* d = dst + (p + std::size_t(q)) * std::size_t(R) + std::size_t(g);
+                if (lanes == 8)
+                    _mm256_storeu_ps(d, r[q]);
+                else
+                    _mm256_maskstore_ps(d, store_mask, r[q]);
+            }
+        }
+    }
+#else
+    for (int r = 0; r < R; ++r) {
+        const float* s = src + std::size_t(r) * ld;
+        float* d = dst + r;
+        if (r < valid)
+            for (std::size_t p = 0; p < kc; ++p) d[p * std::size_t(R)] = s[p];
+        else
+            for (std::size_t p = 0; p < kc; ++p) d[p * std::size_t(R)] = 0.0f;
+    }
+#endif
+}
+
+/// Packs `valid` columns (of R) that are contiguous in each of kc rows (row p
+/// at src + p*ld) as dst[p*R + r], zeros for columns valid..R-1: a copy.
+inline void sgemm_pack_copy(const float* src, std::size_t ld, int valid, std::size_t kc, int R, float* dst) {
+    for (std::size_t p = 0; p < kc; ++p, src += ld, dst += R) {
+        for (int r = 0; r < R; r += sgemm_w) {
+            const int lanes = std::min(sgemm_w, R - r), cols = std::clamp(valid - r, 0, lanes);
+            const Vec v = cols == sgemm_w ? Vec::load(src + r) : Vec::load_n(src + r, cols);
+            if (lanes == sgemm_w)
+                Vec::store(dst + r, v);
+            else
+                Vec::store_n(dst + r, v, lanes);
+        }
+    }
+}
+
+/// C = beta*C (+ bias) (ReLU): the whole product when k == 0 or alpha == 0.
+inline void sgemm_scale_only(std::size_t m, std::size_t n, float beta, float* c, std::size_t ldc, const float* bias,
+                             bool relu) {
+    for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+            float& x = c[i * ldc + j];
+            float r = beta == 0.0f ? 0.0f : beta * x;
+            if (bias) r += bias[j];
+            if (relu) r = r > 0.0f || r != r ? r : 0.0f;
+            x = r;
+        }
+}
+
+/// The serial product (see sgemm.hpp): blocks of B (jc, pc), blocks of A
+/// (ic), then NR x MR tiles, with B's panel reused from L1 across A's panels.
+inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                         const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+                         std::size_t ldc, const float* bias, bool relu) {
+    using namespace sgemm_detail;
+    if (m == 0 || n == 0) return;
+    if (k == 0 || alpha == 0.0f) {
+        sgemm_scale_only(m, n, beta, c, ldc, bias, relu);
+        return;
+    }
+    float* const packed_a = pack_buffer();
+    float* const packed_b = packed_a + mc_max * kc_max;
+    // Equal k blocks (k = 576 -> 3 x 192 rather than 256 + 256 + 64).
+    const std::size_t k_blocks = (k + kc_max - 1) / kc_max;
+    const std::size_t kc_step = (k + k_blocks - 1) / k_blocks;
+    for (std::size_t jc = 0; jc < n; jc += nc_max) {
+        const std::size_t nc = std::min(nc_max, n - jc);
+        for (std::size_t pc = 0; pc < k; pc += kc_step) {
+            const std::size_t kc = std::min(kc_step, k - pc);
+            for (std::size_t jr = 0; jr < nc; jr += sgemm_nr) {
+                const int cols = int(std::min<std::size_t>(sgemm_nr, nc - jr));
+                float* dst = packed_b + jr * kc;
+                if (trans_b)
+                    sgemm_pack_transposed(b + (jc + jr) * ldb + pc, ldb, cols, kc, sgemm_nr, dst);
+                else
+                    sgemm_pack_copy(b + pc * ldb + jc + jr, ldb, cols, kc, sgemm_nr, dst);
+            }
+            SgemmTileOp op{pc == 0 ? (beta == 0.0f   ? SgemmTileOp::overwrite
+                                      : beta == 1.0f ? SgemmTileOp::accumulate
+                                                     : SgemmTileOp::scale)
+                                   : SgemmTileOp::accumulate,
+                           alpha, beta, nullptr, pc + kc == k && relu};
+            const bool add_bias = pc + kc == k && bias;
+            for (std::size_t ic = 0; ic < m; ic += mc_max) {
+                const std::size_t mc = std::min(mc_max, m - ic);
+                for (std::size_t ir = 0; ir < mc; ir += sgemm_mr) {
+                    const int rows = int(std::min<std::size_t>(sgemm_mr, mc - ir));
+                    float* dst = packed_a + ir * kc;
+                    if (trans_a)
+                        sgemm_pack_copy(a + pc * lda + ic + ir, lda, rows, kc, sgemm_mr, dst);
+                    else
+                        sgemm_pack_transposed(a + (ic + ir) * lda + pc, lda, rows, kc, sgemm_mr, dst);
+                }
+                for (std::size_t jr = 0; jr < nc; jr += sgemm_nr) {
+                    const int cols = int(std::min<std::size_t>(sgemm_nr, nc - jr));
+                    const int nv = (cols + sgemm_w - 1) / sgemm_w;
+                    const int n_last = cols - (nv - 1) * sgemm_w;
+                    op.bias = add_bias ? bias + jc + jr : nullptr;
+                    const float* pb = packed_b + jr * kc;
+                    float* ct = c + ic * ldc + jc + jr;
+                    for (std::size_t ir = 0; ir < mc; ir += sgemm_mr) {
+                        const int rows = int(std::min<std::size_t>(sgemm_mr, mc - ir));
+                        const float* pa = packed_a + ir * kc;
+                        if (rows == sgemm_mr && nv == sgemm_nv)
+                            sgemm_micro<sgemm_mr, sgemm_nv>(kc, pa, pb, ct + ir * ldc, ldc, n_last, op);
+                        else
+                            sgemm_micro_edge<sgemm_mr>(rows, nv, kc, pa, pb, ct + ir * ldc, ldc, n_last, op);
+                    }
+                }
+            }
+        }
+    }
+}
