@@ -30,29 +30,66 @@ struct SgemmTileOp {
     bool relu;
 };
 
-/// One M x (NV vectors) tile over kc steps: pa holds kc groups of sgemm_mr
-/// floats (rows of op(A)), pb kc groups of sgemm_nr floats (columns of op(B)).
-/// The last vector stores only n_last (1..width) columns.
-template <int M, int NV>
-inline void sgemm_micro(std::size_t kc, const float* pa, const float* pb, float* c, std::size_t ldc, int n_last,
-                        const SgemmTileOp& op) {
+/// One M x (NV vectors) tile over kc steps of op(B)'s packed panel pb (kc
+/// groups of sgemm_nr floats). op(A) is read where it lies, by broadcasts:
+/// RowsA: row i at a + i*lda, its kc entries contiguous (A not transposed:
+/// no packing needed); else entry (i,p) at a[p*lda + i] (a packed panel,
+/// lda = sgemm_mr, or a transposed A as stored). The last vector stores only
+/// n_last (1..width) columns.
+template <int M, int NV, bool RowsA>
+inline void sgemm_micro(std::size_t kc, const float* a, std::size_t lda, const float* pb, float* c, std::size_t ldc,
+                        int n_last, const SgemmTileOp& op) {
     Vec acc[M][NV];
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
-    for (std::size_t p = 0; p < kc; ++p) {
-        Vec bv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) bv[v] = Vec::load(pb + v * sgemm_w);
+#if TYPENET_ISA >= 1
+    // The tile of C is read or written only after the k loop: fetch it now,
+    // so that its misses (C is often far larger than the caches) overlap the FMAs.
 #pragma GCC unroll 16
-        for (int i = 0; i < M; ++i) {
-            const Vec av = Vec::set1(pa[i]);
+    for (int i = 0; i < M; ++i) {
+        const char* row = reinterpret_cast<const char*>(c + std::size_t(i) * ldc);
+        _mm_prefetch(row, _MM_HINT_T0);
+        _mm_prefetch(row + NV * sgemm_w * sizeof(float) - 1, _MM_HINT_T0);
+    }
+#endif
+    if constexpr (RowsA) {
+        // Rows in threes from one pointer each: a[0], a[lda], a[2*lda] are
+        // addressing modes (index scaled by 4 and 8), so 12 rows cost 4
+        // pointers, not 12 (x86-64 has 16 integer registers).
+        constexpr int groups = (M + 2) / 3;
+        const float* base[groups];
+#pragma GCC unroll 8
+        for (int g = 0; g < groups; ++g) base[g] = a + std::size_t(3 * g) * lda;
+        for (std::size_t p = 0; p < kc; ++p) {
+            Vec bv[NV];
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fmadd(av, bv[v], acc[i][v]);
+            for (int v = 0; v < NV; ++v) bv[v] = Vec::load(pb + v * sgemm_w);
+#pragma GCC unroll 16
+            for (int i = 0; i < M; ++i) {
+                const Vec av = Vec::set1(base[i / 3][std::size_t(i % 3) * lda]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fmadd(av, bv[v], acc[i][v]);
+            }
+#pragma GCC unroll 8
+            for (int g = 0; g < groups; ++g) ++base[g];
+            pb += sgemm_nr;
         }
-        pa += sgemm_mr;
-        pb += sgemm_nr;
+    } else {
+        for (std::size_t p = 0; p < kc; ++p) {
+            Vec bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) bv[v] = Vec::load(pb + v * sgemm_w);
+#pragma GCC unroll 16
+            for (int i = 0; i < M; ++i) {
+                const Vec av = Vec::set1(a[i]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fmadd(av, bv[v], acc[i][v]);
+            }
+            a += lda;
+            pb += sgemm_nr;
+        }
     }
     const Vec alpha = Vec::set1(op.alpha), beta = Vec::set1(op.beta);
 #pragma GCC unroll 16
@@ -78,20 +115,44 @@ inline void sgemm_micro(std::size_t kc, const float* pa, const float* pb, float*
     }
 }
 
-/// Calls sgemm_micro<mr, nv> for run-time mr (1..M) and nv (1..sgemm_nv).
-template <int M>
-inline void sgemm_micro_edge(int mr, int nv, std::size_t kc, const float* pa, const float* pb, float* c,
-                             std::size_t ldc, int n_last, const SgemmTileOp& op) {
+/// Calls sgemm_micro<mr, nv, RowsA> for run-time mr (1..M) and nv (1..sgemm_nv).
+template <int M, bool RowsA>
+inline void sgemm_micro_edge(int mr, int nv, std::size_t kc, const float* a, std::size_t lda, const float* pb,
+                             float* c, std::size_t ldc, int n_last, const SgemmTileOp& op) {
     if constexpr (M >= 1) {
         if (mr == M) {
             static_assert(sgemm_nv == 2);
             if (nv == 2)
-                sgemm_micro<M, 2>(kc, pa, pb, c, ldc, n_last, op);
+                sgemm_micro<M, 2, RowsA>(kc, a, lda, pb, c, ldc, n_last, op);
             else
-                sgemm_micro<M, 1>(kc, pa, pb, c, ldc, n_last, op);
+                sgemm_micro<M, 1, RowsA>(kc, a, lda, pb, c, ldc, n_last, op);
             return;
         }
-        sgemm_micro_edge<M - 1>(mr, nv, kc, pa, pb, c, ldc, n_last, op);
+        sgemm_micro_edge<M - 1, RowsA>(mr, nv, kc, a, lda, pb, c, ldc, n_last, op);
+    }
+}
+
+/// All tiles of an mc x nc block of C against one packed block of op(B):
+/// B's panel stays in L1 while A's rows stream past it.
+template <bool RowsA>
+inline void sgemm_block(std::size_t mc, std::size_t nc, std::size_t kc, const float* a, std::size_t lda,
+                        std::size_t a_panel, const float* packed_b, float* c, std::size_t ldc, const float* bias,
+                        SgemmTileOp op) {
+    for (std::size_t jr = 0; jr < nc; jr += sgemm_nr) {
+        const int cols = int(std::min<std::size_t>(sgemm_nr, nc - jr));
+        const int nv = (cols + sgemm_w - 1) / sgemm_w;
+        const int n_last = cols - (nv - 1) * sgemm_w;
+        op.bias = bias ? bias + jr : nullptr;
+        const float* pb = packed_b + jr * kc;
+        for (std::size_t ir = 0; ir < mc; ir += sgemm_mr) {
+            const int rows = int(std::min<std::size_t>(sgemm_mr, mc - ir));
+            const float* ap = a + (ir / sgemm_mr) * a_panel;
+            float* ct = c + ir * ldc + jr;
+            if (rows == sgemm_mr && nv == sgemm_nv)
+                sgemm_micro<sgemm_mr, sgemm_nv, RowsA>(kc, ap, lda, pb, ct, ldc, n_last, op);
+            else
+                sgemm_micro_edge<sgemm_mr, RowsA>(rows, nv, kc, ap, lda, pb, ct, ldc, n_last, op);
+        }
     }
 }
 
@@ -211,33 +272,21 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
                                                      : SgemmTileOp::scale)
                                    : SgemmTileOp::accumulate,
                            alpha, beta, nullptr, pc + kc == k && relu};
-            const bool add_bias = pc + kc == k && bias;
+            const float* tile_bias = pc + kc == k && bias ? bias + jc : nullptr;
             for (std::size_t ic = 0; ic < m; ic += mc_max) {
                 const std::size_t mc = std::min(mc_max, m - ic);
+                float* cb = c + ic * ldc + jc;
+                if (!trans_a) {
+                    // A's rows are read in place (12 row pointers' worth of broadcasts).
+                    sgemm_block<true>(mc, nc, kc, a + ic * lda + pc, lda, sgemm_mr * lda, packed_b, cb, ldc,
+                                      tile_bias, op);
+                    continue;
+                }
                 for (std::size_t ir = 0; ir < mc; ir += sgemm_mr) {
                     const int rows = int(std::min<std::size_t>(sgemm_mr, mc - ir));
-                    float* dst = packed_a + ir * kc;
-                    if (trans_a)
-                        sgemm_pack_copy(a + pc * lda + ic + ir, lda, rows, kc, sgemm_mr, dst);
-                    else
-                        sgemm_pack_transposed(a + (ic + ir) * lda + pc, lda, rows, kc, sgemm_mr, dst);
+                    sgemm_pack_copy(a + pc * lda + ic + ir, lda, rows, kc, sgemm_mr, packed_a + ir * kc);
                 }
-                for (std::size_t jr = 0; jr < nc; jr += sgemm_nr) {
-                    const int cols = int(std::min<std::size_t>(sgemm_nr, nc - jr));
-                    const int nv = (cols + sgemm_w - 1) / sgemm_w;
-                    const int n_last = cols - (nv - 1) * sgemm_w;
-                    op.bias = add_bias ? bias + jc + jr : nullptr;
-                    const float* pb = packed_b + jr * kc;
-                    float* ct = c + ic * ldc + jc + jr;
-                    for (std::size_t ir = 0; ir < mc; ir += sgemm_mr) {
-                        const int rows = int(std::min<std::size_t>(sgemm_mr, mc - ir));
-                        const float* pa = packed_a + ir * kc;
-                        if (rows == sgemm_mr && nv == sgemm_nv)
-                            sgemm_micro<sgemm_mr, sgemm_nv>(kc, pa, pb, ct + ir * ldc, ldc, n_last, op);
-                        else
-                            sgemm_micro_edge<sgemm_mr>(rows, nv, kc, pa, pb, ct + ir * ldc, ldc, n_last, op);
-                    }
-                }
+                sgemm_block<false>(mc, nc, kc, packed_a, sgemm_mr, sgemm_mr * kc, packed_b, cb, ldc, tile_bias, op);
             }
         }
     }
