@@ -211,17 +211,25 @@ inline void sgemm_pack_transposed(const float* src, std::size_t ld, int valid, s
 #endif
 }
 
-/// Packs `valid` columns (of R) that are contiguous in each of kc rows (row p
-/// at src + p*ld) as dst[p*R + r], zeros for columns valid..R-1: a copy.
-inline void sgemm_pack_copy(const float* src, std::size_t ld, int valid, std::size_t kc, int R, float* dst) {
-    for (std::size_t p = 0; p < kc; ++p, src += ld, dst += R) {
-        for (int r = 0; r < R; r += sgemm_w) {
-            const int lanes = std::min(sgemm_w, R - r), cols = std::clamp(valid - r, 0, lanes);
-            const Vec v = cols == sgemm_w ? Vec::load(src + r) : Vec::load_n(src + r, cols);
-            if (lanes == sgemm_w)
-                Vec::store(dst + r, v);
-            else
-                Vec::store_n(dst + r, v, lanes);
+/// Packs a kc x width block whose rows are contiguous (row p at src + p*ld)
+/// into panels of R columns: panel q holds dst[q*R*kc + p*R + r], zeros past
+/// `width`. A copy, row by row of the source: reading each row in one pass
+/// lets the prefetcher follow it (a panel at a time would touch a new page
+/// per row when ld is large).
+inline void sgemm_pack_copy(const float* src, std::size_t ld, std::size_t width, std::size_t kc, int R, float* dst) {
+    const std::size_t panel = std::size_t(R) * kc;
+    for (std::size_t p = 0; p < kc; ++p, src += ld) {
+        float* d = dst + p * std::size_t(R);
+        for (std::size_t q = 0; q < width; q += std::size_t(R), d += panel) {
+            const int valid = int(std::min<std::size_t>(std::size_t(R), width - q));
+            for (int r = 0; r < R; r += sgemm_w) {
+                const int lanes = std::min(sgemm_w, R - r), cols = std::clamp(valid - r, 0, lanes);
+                const Vec v = cols == sgemm_w ? Vec::load(src + q + r) : Vec::load_n(src + q + r, cols);
+                if (lanes == sgemm_w)
+                    Vec::store(d + r, v);
+                else
+                    Vec::store_n(d + r, v, lanes);
+            }
         }
     }
 }
@@ -259,13 +267,13 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
         const std::size_t nc = std::min(nc_max, n - jc);
         for (std::size_t pc = 0; pc < k; pc += kc_step) {
             const std::size_t kc = std::min(kc_step, k - pc);
-            for (std::size_t jr = 0; jr < nc; jr += sgemm_nr) {
-                const int cols = int(std::min<std::size_t>(sgemm_nr, nc - jr));
-                float* dst = packed_b + jr * kc;
-                if (trans_b)
-                    sgemm_pack_transposed(b + (jc + jr) * ldb + pc, ldb, cols, kc, sgemm_nr, dst);
-                else
-                    sgemm_pack_copy(b + pc * ldb + jc + jr, ldb, cols, kc, sgemm_nr, dst);
+            if (trans_b) {
+                for (std::size_t jr = 0; jr < nc; jr += sgemm_nr) {
+                    const int cols = int(std::min<std::size_t>(sgemm_nr, nc - jr));
+                    sgemm_pack_transposed(b + (jc + jr) * ldb + pc, ldb, cols, kc, sgemm_nr, packed_b + jr * kc);
+                }
+            } else {
+                sgemm_pack_copy(b + pc * ldb + jc, ldb, nc, kc, sgemm_nr, packed_b);
             }
             SgemmTileOp op{pc == 0 ? (beta == 0.0f   ? SgemmTileOp::overwrite
                                       : beta == 1.0f ? SgemmTileOp::accumulate
@@ -282,10 +290,7 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
                                       tile_bias, op);
                     continue;
                 }
-                for (std::size_t ir = 0; ir < mc; ir += sgemm_mr) {
-                    const int rows = int(std::min<std::size_t>(sgemm_mr, mc - ir));
-                    sgemm_pack_copy(a + pc * lda + ic + ir, lda, rows, kc, sgemm_mr, packed_a + ir * kc);
-                }
+                sgemm_pack_copy(a + pc * lda + ic, lda, mc, kc, sgemm_mr, packed_a);
                 sgemm_block<false>(mc, nc, kc, packed_a, sgemm_mr, sgemm_mr * kc, packed_b, cb, ldc, tile_bias, op);
             }
         }
