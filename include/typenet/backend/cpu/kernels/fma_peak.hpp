@@ -13,8 +13,16 @@
 #include "../isa.hpp"
 #include "dispatch.hpp"
 
+// nvcc's front end does not know GCC's unroll pragma (the host compiler,
+// which it reaches, does): silence its warning for the kernel bodies only.
+#if defined(__CUDACC__)
+#pragma nv_diag_suppress 1675
+#endif
 #define TYPENET_ISA_BODY "fma_peak_body.hpp"
 #include "foreach_isa.hpp"
+#if defined(__CUDACC__)
+#pragma nv_diag_default 1675
+#endif
 
 namespace typenet::cpu_kernels {
 
