@@ -129,7 +129,7 @@ TEST_P(SgemmPath, BetaAndAlphaEachTransposition) {
                 }
 }
 
-// Larger than one cache block in every direction (mc 240, kc 256, nc 1024),
+// Larger than one cache block in every direction (mc 240, kc 256, nc 1008),
 // so tiles are accumulated over several k blocks and B is packed per jc.
 TEST_P(SgemmPath, SeveralCacheBlocks) {
     SKIP_IF_UNSUPPORTED(GetParam());

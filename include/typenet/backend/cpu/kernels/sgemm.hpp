@@ -12,9 +12,11 @@
 // Structure (Goto/BLIS): for each KC x NC block of op(B), packed into
 // NR-column panels, and each MC x KC block of op(A), packed into MR-row
 // panels, a register-blocked micro-kernel keeps an MR x NR tile of C in
-// vector registers along n: AVX-512 12 x 32, AVX2+FMA 6 x 16, portable 4 x 8.
-// Edge tiles use a micro-kernel instantiated for the rows left and masked
-// stores for the columns left; packed panels are zero-padded.
+// vector registers along n: AVX-512 8 x 48, AVX2+FMA 6 x 16, portable 4 x 8.
+// A non-transposed A is not packed: the kernel broadcasts its entries from
+// the rows in place. Edge tiles use a micro-kernel instantiated for the rows
+// and vectors left and masked stores for the last columns; packed panels are
+// zero-padded.
 //
 // Packing memory: one thread_local buffer per thread, allocated on that
 // thread's first call at its full size (MC*KC + KC*NC floats, about 1.3 MiB;
@@ -33,12 +35,13 @@
 
 namespace typenet::cpu_kernels::sgemm_detail {
 
-// Block sizes shared by all paths (each is a multiple of every path's MR or NR):
-// an MC x KC block of A (240 KB) and a KC x NC block of B (1 MB) fit the
-// 2 MB L2 together; one KC x NR panel of B (32 KB on AVX-512) stays in the 48 KB L1.
+// Block sizes shared by all paths (each a multiple of every path's MR or NR):
+// a KC x NC block of packed B (1 MB) and the MC x KC block of A it meets
+// (240 KB) fit the 2 MB L2 together; one KC x NR panel of B (48 KB on
+// AVX-512) is reused from L1/L2 by every MR-row panel of A.
 inline constexpr std::size_t kc_max = 256;
 inline constexpr std::size_t mc_max = 240;
-inline constexpr std::size_t nc_max = 1024;
+inline constexpr std::size_t nc_max = 1008;
 
 /// A 64-byte-aligned float buffer that only grows.
 class PackBuffer {
