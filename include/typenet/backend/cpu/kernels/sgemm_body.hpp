@@ -163,14 +163,17 @@ inline void sgemm_block(std::size_t mc, std::size_t nc, std::size_t kc, const fl
 }
 
 /// Packs `valid` rows (of R) whose kc entries are contiguous (row r at
-/// src + r*ld) as dst[p*R + r], zeros for rows valid..R-1: a transpose.
+/// src + r*ld) as dst[p*R + r], zeros for rows past `valid` up to a whole
+/// vector (the rest of the R is never read): a transpose.
 inline void sgemm_pack_transposed(const float* src, std::size_t ld, int valid, std::size_t kc, int R, float* dst) {
 #if TYPENET_ISA >= 1
     // 8 x 8 blocks transposed in registers; a partial group of rows is
     // stored masked so that the next p's entries are not overwritten.
     const __m256 zero = _mm256_setzero_ps();
-    for (int g = 0; g < R; g += 8) {
-        const int lanes = std::min(8, R - g), rows = std::clamp(valid - g, 0, 8);
+    // The kernel reads whole vectors only up to the last valid entry.
+    const int filled = std::min(R, (valid + sgemm_w - 1) / sgemm_w * sgemm_w);
+    for (int g = 0; g < filled; g += 8) {
+        const int lanes = std::min(8, filled - g), rows = std::clamp(valid - g, 0, 8);
         const __m256i store_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         for (std::size_t p = 0; p < kc; p += 8) {
             const int steps = int(std::min<std::size_t>(8, kc - p));
@@ -206,7 +209,8 @@ inline void sgemm_pack_transposed(const float* src, std::size_t ld, int valid, s
         }
     }
 #else
-    for (int r = 0; r < R; ++r) {
+    const int filled = std::min(R, (valid + sgemm_w - 1) / sgemm_w * sgemm_w);
+    for (int r = 0; r < filled; ++r) {
         const float* s = src + std::size_t(r) * ld;
         float* d = dst + r;
         if (r < valid)
@@ -219,7 +223,7 @@ inline void sgemm_pack_transposed(const float* src, std::size_t ld, int valid, s
 
 /// Packs a kc x width block whose rows are contiguous (row p at src + p*ld)
 /// into panels of R columns: panel q holds dst[q*R*kc + p*R + r], zeros past
-/// `width`. A copy, row by row of the source: reading each row in one pass
+/// `width` up to a whole vector. A copy, row by row of the source: reading each row in one pass
 /// lets the prefetcher follow it (a panel at a time would touch a new page
 /// per row when ld is large).
 inline void sgemm_pack_copy(const float* src, std::size_t ld, std::size_t width, std::size_t kc, int R, float* dst) {
@@ -228,8 +232,10 @@ inline void sgemm_pack_copy(const float* src, std::size_t ld, std::size_t width,
         float* d = dst + p * std::size_t(R);
         for (std::size_t q = 0; q < width; q += std::size_t(R), d += panel) {
             const int valid = int(std::min<std::size_t>(std::size_t(R), width - q));
-            for (int r = 0; r < R; r += sgemm_w) {
-                const int lanes = std::min(sgemm_w, R - r), cols = std::clamp(valid - r, 0, lanes);
+            // The kernel reads whole vectors only up to the last valid column.
+            const int filled = std::min(R, (valid + sgemm_w - 1) / sgemm_w * sgemm_w);
+            for (int r = 0; r < filled; r += sgemm_w) {
+                const int lanes = std::min(sgemm_w, filled - r), cols = std::clamp(valid - r, 0, lanes);
                 const Vec v = cols == sgemm_w ? Vec::load(src + q + r) : Vec::load_n(src + q + r, cols);
                 if (lanes == sgemm_w)
                     Vec::store(d + r, v);
@@ -291,12 +297,22 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
                 const std::size_t mc = std::min(mc_max, m - ic);
                 float* cb = c + ic * ldc + jc;
                 if (!trans_a) {
-                    // A's rows are read in place (12 row pointers' worth of broadcasts).
+#if TYPENET_ISA >= 1
+                    // A's rows are read in place by the broadcasts: no packing.
                     sgemm_block<true>(mc, nc, kc, a + ic * lda + pc, lda, sgemm_mr * lda, packed_b, cb, ldc,
                                       tile_bias, op);
                     continue;
+#else
+                    // Packed on the portable path: at -O3 GCC 12 vectorises the in-place
+                    // kernel's k loop into in-order scalar reductions (4x slower).
+                    for (std::size_t ir = 0; ir < mc; ir += sgemm_mr) {
+                        const int rows = int(std::min<std::size_t>(sgemm_mr, mc - ir));
+                        sgemm_pack_transposed(a + (ic + ir) * lda + pc, lda, rows, kc, sgemm_mr, packed_a + ir * kc);
+                    }
+#endif
+                } else {
+                    sgemm_pack_copy(a + pc * lda + ic, lda, mc, kc, sgemm_mr, packed_a);
                 }
-                sgemm_pack_copy(a + pc * lda + ic, lda, mc, kc, sgemm_mr, packed_a);
                 sgemm_block<false>(mc, nc, kc, packed_a, sgemm_mr, sgemm_mr * kc, packed_b, cb, ldc, tile_bias, op);
             }
         }
