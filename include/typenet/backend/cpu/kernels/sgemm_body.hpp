@@ -41,7 +41,7 @@ struct SgemmTileOp {
 /// lda = sgemm_mr, or a transposed A as stored). The last vector stores only
 /// n_last (1..width) columns.
 template <int M, int NV, bool RowsA>
-inline void sgemm_micro(std::size_t kc, const float* a, std::size_t lda, const float* pb, float* c, std::size_t ldc,
+TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, std::size_t lda, const float* pb, float* c, std::size_t ldc,
                         int n_last, const SgemmTileOp& op) {
     Vec acc[M][NV];
 #pragma GCC unroll 16
