@@ -6,12 +6,42 @@
 #include <typenet/backend/cpu/kernels/fma_peak.hpp>
 #include <typenet/backend/cpu/kernels/sgemm.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <string>
 #include <vector>
+
+// Allocations are counted (NoAllocationAfterFirstCall) by replacing the
+// global operator new, as tests/test_no_alloc.cpp does.
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<std::size_t> allocations{0};
+}  // namespace
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // GCC cannot pair the malloc/free replacements
+#endif
+
+void* operator new(std::size_t n) {
+    if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void* operator new(std::size_t n, std::align_val_t a) {
+    if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
+    const std::size_t al = static_cast<std::size_t>(a);
+    if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -192,6 +222,23 @@ TEST_P(SgemmPath, Deterministic) {
                     bias.data(), true);
         EXPECT_EQ(0, std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float))) << "tb=" << tb;
     }
+}
+
+// The packing buffer is allocated at its full size by a thread's first call:
+// no later call allocates, whatever its shape.
+TEST_P(SgemmPath, NoAllocationAfterFirstCall) {
+    SKIP_IF_UNSUPPORTED(GetParam());
+    const std::size_t m = 250, n = 1030, k = 600;
+    const auto a = random_values(m * k, 8), b = random_values(n * k, 9), bias = random_values(n, 10);
+    std::vector<float> c(m * n, 0.0f);
+    kern::sgemm(GetParam(), false, false, 2, 3, 4, 1.0f, a.data(), 4, b.data(), 3, 0.0f, c.data(), 3);  // first call
+    counting = true;
+    for (const bool ta : {false, true})
+        for (const bool tb : {false, true})
+            kern::sgemm(GetParam(), ta, tb, m, n, k, 1.0f, a.data(), ta ? m : k, b.data(), tb ? k : n, 0.5f, c.data(), n,
+                        bias.data(), true);
+    counting = false;
+    EXPECT_EQ(allocations.exchange(0), 0u);
 }
 
 TEST_P(SgemmPath, FmaPeakIsPositive) {
