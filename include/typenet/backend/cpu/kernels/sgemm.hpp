@@ -13,13 +13,14 @@
 // NR-column panels, and each MC x KC block of op(A), packed into MR-row
 // panels, a register-blocked micro-kernel keeps an MR x NR tile of C in
 // vector registers along n: AVX-512 8 x 48, AVX2+FMA 6 x 16, portable 4 x 8.
-// A non-transposed A is not packed: the kernel broadcasts its entries from
-// the rows in place. Edge tiles use a micro-kernel instantiated for the rows
+// A non-transposed A is not packed on the x86 paths: the kernel broadcasts
+// its entries from the rows in place; a non-transposed B is read in place
+// when k and m are small (packing would not pay). Edge tiles use a micro-kernel instantiated for the rows
 // and vectors left and masked stores for the last columns; packed panels are
 // zero-padded.
 //
 // Packing memory: one thread_local buffer per thread, allocated on that
-// thread's first call at its full size (MC*KC + KC*NC floats, about 1.3 MiB;
+// thread's first call at its full size (MC*KC + KC*NC floats, 1.22 MiB;
 // pages are touched only as used) and kept until the thread exits, so no call
 // after the first allocates. The result is deterministic: the same call gives
 // bit-identical results (the order of operations depends only on the shape
