@@ -51,10 +51,10 @@ namespace kern = typenet::cpu_kernels;
 constexpr CpuIsa all_isas[] = {CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512};
 
 /// Skips (naming the path) when the CPU lacks it.
-#define SKIP_IF_UNSUPPORTED(isa)                                                                             \
-    if (static_cast<int>(isa) > static_cast<int>(typenet::supported_isa()))                                  \
-    GTEST_SKIP() << typenet::isa_name(isa) << " not supported by this CPU (widest: "                         \
-                 << typenet::isa_name(typenet::supported_isa()) << ")"
+#define SKIP_IF_UNSUPPORTED(isa)                                            \
+    if (static_cast<int>(isa) > static_cast<int>(typenet::supported_isa())) \
+    GTEST_SKIP() << typenet::isa_name(isa)                                  \
+                 << " not supported by this CPU (widest: " << typenet::isa_name(typenet::supported_isa()) << ")"
 
 class SgemmPath : public ::testing::TestWithParam<CpuIsa> {};
 
@@ -142,7 +142,8 @@ TEST_P(SgemmPath, AllTransposesAndOddSizes) {
                         // Vary alpha, beta and padding with the shape, to cover them all without the full product.
                         const std::size_t h = m * 7 + n * 3 + k;
                         const float betas[] = {0.0f, 1.0f, 0.5f};
-                        const Case t{ta, tb, m, n, k, h % 2 ? 1.0f : -1.5f, betas[h % 3], false, false, h % 4 == 0 ? 0u : 5u};
+                        const Case t{
+                            ta, tb, m, n, k, h % 2 ? 1.0f : -1.5f, betas[h % 3], false, false, h % 4 == 0 ? 0u : 5u};
                         check_case(GetParam(), t);
                         if (HasFatalFailure()) return;
                     }
@@ -235,8 +236,8 @@ TEST_P(SgemmPath, NoAllocationAfterFirstCall) {
     counting = true;
     for (const bool ta : {false, true})
         for (const bool tb : {false, true})
-            kern::sgemm(GetParam(), ta, tb, m, n, k, 1.0f, a.data(), ta ? m : k, b.data(), tb ? k : n, 0.5f, c.data(), n,
-                        bias.data(), true);
+            kern::sgemm(GetParam(), ta, tb, m, n, k, 1.0f, a.data(), ta ? m : k, b.data(), tb ? k : n, 0.5f, c.data(),
+                        n, bias.data(), true);
     counting = false;
     EXPECT_EQ(allocations.exchange(0), 0u);
 }
@@ -250,7 +251,9 @@ TEST_P(SgemmPath, FmaPeakIsPositive) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, SgemmPath, ::testing::ValuesIn(all_isas),
-                         [](const ::testing::TestParamInfo<CpuIsa>& info) { return std::string(typenet::isa_key(info.param)); });
+                         [](const ::testing::TestParamInfo<CpuIsa>& info) {
+                             return std::string(typenet::isa_key(info.param));
+                         });
 
 TEST(BlasInfo, BlasIsaIsAPath) {
     const CpuIsa isa = typenet::blas_isa();

@@ -15,9 +15,9 @@
 // vector registers along n: AVX-512 8 x 48, AVX2+FMA 6 x 16, portable 4 x 8.
 // A non-transposed A is not packed on the x86 paths: the kernel broadcasts
 // its entries from the rows in place; a non-transposed B is read in place
-// when k and m are small (packing would not pay). Edge tiles use a micro-kernel instantiated for the rows
-// and vectors left and masked stores for the last columns; packed panels are
-// zero-padded.
+// when k and m are small (packing would not pay). Edge tiles use a
+// micro-kernel instantiated for the rows and vectors left and masked stores
+// for the last columns; packed panels are zero-padded.
 //
 // Packing memory: one thread_local buffer per thread, allocated on that
 // thread's first call at its full size (MC*KC + KC*NC floats, 1.22 MiB;

@@ -42,8 +42,8 @@ struct SgemmTileOp {
 /// lda = sgemm_mr, or a transposed A as stored). The last vector stores only
 /// n_last (1..width) columns.
 template <int M, int NV, bool RowsA>
-TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, std::size_t lda, const float* pb, float* c, std::size_t ldc,
-                        int n_last, const SgemmTileOp& op) {
+TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, std::size_t lda, const float* pb,
+                                               float* c, std::size_t ldc, int n_last, const SgemmTileOp& op) {
     const std::size_t b_step = op.b_step;
     Vec acc[M][NV];
 #pragma GCC unroll 16
@@ -111,7 +111,8 @@ TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, s
                 const Vec old = full ? Vec::load(cp) : Vec::load_n(cp, cols);
                 r = op.mode == SgemmTileOp::accumulate ? Vec::add(r, old) : Vec::fmadd(beta, old, r);
             }
-            if (op.bias) r = Vec::add(r, full ? Vec::load(op.bias + v * sgemm_w) : Vec::load_n(op.bias + v * sgemm_w, cols));
+            if (op.bias)
+                r = Vec::add(r, full ? Vec::load(op.bias + v * sgemm_w) : Vec::load_n(op.bias + v * sgemm_w, cols));
             if (op.relu) r = Vec::max(Vec::zero(), r);  // x86 max returns its second operand for NaN: keeps NaN
             if (full)
                 Vec::store(cp, r);
@@ -123,8 +124,8 @@ TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, s
 
 /// Calls sgemm_micro<mr, nv, RowsA> for run-time mr (1..M) and nv (1..sgemm_nv).
 template <int M, bool RowsA>
-inline void sgemm_micro_edge(int mr, int nv, std::size_t kc, const float* a, std::size_t lda, const float* pb,
-                             float* c, std::size_t ldc, int n_last, const SgemmTileOp& op) {
+inline void sgemm_micro_edge(int mr, int nv, std::size_t kc, const float* a, std::size_t lda, const float* pb, float* c,
+                             std::size_t ldc, int n_last, const SgemmTileOp& op) {
     if constexpr (M >= 1) {
         if (mr == M) {
             static_assert(sgemm_nv >= 1 && sgemm_nv <= 3);
@@ -178,10 +179,12 @@ inline void sgemm_pack_transposed(const float* src, std::size_t ld, int valid, s
     const int filled = std::min(R, (valid + sgemm_w - 1) / sgemm_w * sgemm_w);
     for (int g = 0; g < filled; g += 8) {
         const int lanes = std::min(8, filled - g), rows = std::clamp(valid - g, 0, 8);
-        const __m256i store_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i store_mask =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         for (std::size_t p = 0; p < kc; p += 8) {
             const int steps = int(std::min<std::size_t>(8, kc - p));
-            const __m256i load_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(steps), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            const __m256i load_mask =
+                _mm256_cmpgt_epi32(_mm256_set1_epi32(steps), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             __m256 r[8];
             for (int q = 0; q < 8; ++q) {
                 const float* s = src + std::size_t(g + q) * ld + p;
@@ -297,7 +300,8 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
                 }
             } else if (direct_b) {
                 const std::size_t last = nc / sgemm_nr * sgemm_nr;  // only a partial panel is packed
-                if (last < nc) sgemm_pack_copy(b + pc * ldb + jc + last, ldb, nc - last, kc, sgemm_nr, packed_b + last * kc);
+                if (last < nc)
+                    sgemm_pack_copy(b + pc * ldb + jc + last, ldb, nc - last, kc, sgemm_nr, packed_b + last * kc);
             } else {
                 sgemm_pack_copy(b + pc * ldb + jc, ldb, nc, kc, sgemm_nr, packed_b);
             }
@@ -314,8 +318,8 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
                 if (!trans_a) {
 #if TYPENET_ISA >= 1
                     // A's rows are read in place by the broadcasts: no packing.
-                    sgemm_block<true>(mc, nc, kc, a + ic * lda + pc, lda, sgemm_mr * lda, packed_b, b_direct, ldb, cb, ldc,
-                                      tile_bias, op);
+                    sgemm_block<true>(mc, nc, kc, a + ic * lda + pc, lda, sgemm_mr * lda, packed_b, b_direct, ldb, cb,
+                                      ldc, tile_bias, op);
                     continue;
 #else
                     // Packed on the portable path: at -O3 GCC 12 vectorises the in-place
@@ -328,7 +332,8 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
                 } else {
                     sgemm_pack_copy(a + pc * lda + ic, lda, mc, kc, sgemm_mr, packed_a);
                 }
-                sgemm_block<false>(mc, nc, kc, packed_a, sgemm_mr, sgemm_mr * kc, packed_b, b_direct, ldb, cb, ldc, tile_bias, op);
+                sgemm_block<false>(mc, nc, kc, packed_a, sgemm_mr, sgemm_mr * kc, packed_b, b_direct, ldb, cb, ldc,
+                                   tile_bias, op);
             }
         }
     }
