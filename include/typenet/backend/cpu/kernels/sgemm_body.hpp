@@ -39,11 +39,13 @@ struct SgemmTileOp {
 /// groups of sgemm_nr floats). op(A) is read where it lies, by broadcasts:
 /// RowsA: row i at a + i*lda, its kc entries contiguous (A not transposed:
 /// no packing needed); else entry (i,p) at a[p*lda + i] (a packed panel,
-/// lda = sgemm_mr, or a transposed A as stored). The last vector stores only
-/// n_last (1..width) columns.
+/// lda = sgemm_mr, or a transposed A as stored). Only the first `rows` (1..M)
+/// rows are stored (an edge tile runs on a zero-padded panel), and of the last
+/// vector only n_last (1..width) columns.
 template <int M, int NV, bool RowsA>
 TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, std::size_t lda, const float* pb,
-                                               float* c, std::size_t ldc, int n_last, const SgemmTileOp& op) {
+                                               float* c, std::size_t ldc, int rows, int n_last,
+                                               const SgemmTileOp& op) {
     const std::size_t b_step = op.b_step;
     Vec acc[M][NV];
 #pragma GCC unroll 16
@@ -100,6 +102,7 @@ TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, s
     const Vec alpha = Vec::set1(op.alpha), beta = Vec::set1(op.beta);
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
+        if (i >= rows) break;
         float* row = c + std::size_t(i) * ldc;
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) {
@@ -122,49 +125,34 @@ TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, s
     }
 }
 
-/// Calls sgemm_micro<mr, nv, RowsA> for run-time mr (1..M) and nv (1..sgemm_nv).
+/// Calls sgemm_micro<M, nv, RowsA> for run-time nv (1..sgemm_nv).
 template <int M, bool RowsA>
-inline void sgemm_micro_edge(int mr, int nv, std::size_t kc, const float* a, std::size_t lda, const float* pb, float* c,
-                             std::size_t ldc, int n_last, const SgemmTileOp& op) {
-    if constexpr (M >= 1) {
-        if (mr == M) {
-            static_assert(sgemm_nv >= 1 && sgemm_nv <= 3);
-            if (sgemm_nv >= 3 && nv == 3)
-                sgemm_micro<M, (sgemm_nv >= 3 ? 3 : 1), RowsA>(kc, a, lda, pb, c, ldc, n_last, op);
-            else if (sgemm_nv >= 2 && nv == 2)
-                sgemm_micro<M, (sgemm_nv >= 2 ? 2 : 1), RowsA>(kc, a, lda, pb, c, ldc, n_last, op);
-            else
-                sgemm_micro<M, 1, RowsA>(kc, a, lda, pb, c, ldc, n_last, op);
-            return;
-        }
-        sgemm_micro_edge<M - 1, RowsA>(mr, nv, kc, a, lda, pb, c, ldc, n_last, op);
-    }
+inline void sgemm_micro_nv(int nv, std::size_t kc, const float* a, std::size_t lda, const float* pb, float* c,
+                           std::size_t ldc, int rows, int n_last, const SgemmTileOp& op) {
+    static_assert(sgemm_nv >= 1 && sgemm_nv <= 3);
+    if (sgemm_nv >= 3 && nv == 3)
+        sgemm_micro<M, (sgemm_nv >= 3 ? 3 : 1), RowsA>(kc, a, lda, pb, c, ldc, rows, n_last, op);
+    else if (sgemm_nv >= 2 && nv == 2)
+        sgemm_micro<M, (sgemm_nv >= 2 ? 2 : 1), RowsA>(kc, a, lda, pb, c, ldc, rows, n_last, op);
+    else
+        sgemm_micro<M, 1, RowsA>(kc, a, lda, pb, c, ldc, rows, n_last, op);
 }
 
-/// All tiles of an mc x nc block of C against one packed block of op(B):
-/// B's panel stays in L1 while A's rows stream past it.
-template <bool RowsA>
-inline void sgemm_block(std::size_t mc, std::size_t nc, std::size_t kc, const float* a, std::size_t lda,
-                        std::size_t a_panel, const float* packed_b, const float* b_direct, std::size_t ldb, float* c,
-                        std::size_t ldc, const float* bias, SgemmTileOp op) {
-    for (std::size_t jr = 0; jr < nc; jr += sgemm_nr) {
-        const int cols = int(std::min<std::size_t>(sgemm_nr, nc - jr));
-        const int nv = (cols + sgemm_w - 1) / sgemm_w;
-        const int n_last = cols - (nv - 1) * sgemm_w;
-        op.bias = bias ? bias + jr : nullptr;
-        const bool direct = b_direct && cols == sgemm_nr;
-        const float* pb = direct ? b_direct + jr : packed_b + jr * kc;
-        op.b_step = direct ? ldb : std::size_t(sgemm_nr);
-        for (std::size_t ir = 0; ir < mc; ir += sgemm_mr) {
-            const int rows = int(std::min<std::size_t>(sgemm_mr, mc - ir));
-            const float* ap = a + (ir / sgemm_mr) * a_panel;
-            float* ct = c + ir * ldc + jr;
-            if (rows == sgemm_mr && nv == sgemm_nv)
-                sgemm_micro<sgemm_mr, sgemm_nv, RowsA>(kc, ap, lda, pb, ct, ldc, n_last, op);
-            else
-                sgemm_micro_edge<sgemm_mr, RowsA>(rows, nv, kc, ap, lda, pb, ct, ldc, n_last, op);
-        }
-    }
+/// An edge tile of `rows` < sgemm_mr rows on a packed, zero-padded panel:
+/// the kernel for 1, 2, 4 or sgemm_mr rows, whichever is the smallest that
+/// holds them. (Four row counts, not sgemm_mr: each kernel is fully unrolled,
+/// and compile time grows with their number.)
+inline void sgemm_micro_edge(int rows, int nv, std::size_t kc, const float* a, const float* pb, float* c,
+                             std::size_t ldc, int n_last, const SgemmTileOp& op) {
+    constexpr std::size_t lda = sgemm_mr;
+    if (rows <= 1)
+        sgemm_micro_nv<1, false>(nv, kc, a, lda, pb, c, ldc, rows, n_last, op);
+    else if (rows <= 2)
+        sgemm_micro_nv<2, false>(nv, kc, a, lda, pb, c, ldc, rows, n_last, op);
+    else if (sgemm_mr > 4 && rows <= 4)
+        sgemm_micro_nv<(sgemm_mr > 4 ? 4 : sgemm_mr), false>(nv, kc, a, lda, pb, c, ldc, rows, n_last, op);
+    else
+        sgemm_micro_nv<sgemm_mr, false>(nv, kc, a, lda, pb, c, ldc, rows, n_last, op);
 }
 
 /// Packs `valid` rows (of R) whose kc entries are contiguous (row r at
@@ -253,6 +241,40 @@ inline void sgemm_pack_copy(const float* src, std::size_t ld, std::size_t width,
     }
 }
 
+/// All tiles of an mc x nc block of C against one packed block of op(B):
+/// B's panel stays in L1 while A's rows stream past it. RowsA: A's rows are
+/// read in place, except a partial last panel, packed into edge_a first.
+template <bool RowsA>
+inline void sgemm_block(std::size_t mc, std::size_t nc, std::size_t kc, const float* a, std::size_t lda,
+                        std::size_t a_panel, const float* packed_b, const float* b_direct, std::size_t ldb, float* c,
+                        std::size_t ldc, const float* bias, SgemmTileOp op, float* edge_a) {
+    const std::size_t full_rows = mc / sgemm_mr * sgemm_mr;
+    const float* last_panel = a + (full_rows / sgemm_mr) * a_panel;
+    if (RowsA && full_rows < mc) {
+        sgemm_pack_transposed(last_panel, lda, int(mc - full_rows), kc, sgemm_mr, edge_a);
+        last_panel = edge_a;
+    }
+    for (std::size_t jr = 0; jr < nc; jr += sgemm_nr) {
+        const int cols = int(std::min<std::size_t>(sgemm_nr, nc - jr));
+        const int nv = (cols + sgemm_w - 1) / sgemm_w;
+        const int n_last = cols - (nv - 1) * sgemm_w;
+        op.bias = bias ? bias + jr : nullptr;
+        const bool direct = b_direct && cols == sgemm_nr;
+        const float* pb = direct ? b_direct + jr : packed_b + jr * kc;
+        op.b_step = direct ? ldb : std::size_t(sgemm_nr);
+        for (std::size_t ir = 0; ir < full_rows; ir += sgemm_mr) {
+            const float* ap = a + (ir / sgemm_mr) * a_panel;
+            float* ct = c + ir * ldc + jr;
+            if (nv == sgemm_nv)
+                sgemm_micro<sgemm_mr, sgemm_nv, RowsA>(kc, ap, lda, pb, ct, ldc, sgemm_mr, n_last, op);
+            else
+                sgemm_micro_nv<sgemm_mr, RowsA>(nv, kc, ap, lda, pb, ct, ldc, sgemm_mr, n_last, op);
+        }
+        if (full_rows < mc)
+            sgemm_micro_edge(int(mc - full_rows), nv, kc, last_panel, pb, c + full_rows * ldc + jr, ldc, n_last, op);
+    }
+}
+
 /// C = beta*C (+ bias) (ReLU): the whole product when k == 0 or alpha == 0.
 inline void sgemm_scale_only(std::size_t m, std::size_t n, float beta, float* c, std::size_t ldc, const float* bias,
                              bool relu) {
@@ -319,7 +341,7 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
 #if TYPENET_ISA >= 1
                     // A's rows are read in place by the broadcasts: no packing.
                     sgemm_block<true>(mc, nc, kc, a + ic * lda + pc, lda, sgemm_mr * lda, packed_b, b_direct, ldb, cb,
-                                      ldc, tile_bias, op);
+                                      ldc, tile_bias, op, packed_a);
                     continue;
 #else
                     // Packed on the portable path: at -O3 GCC 12 vectorises the in-place
@@ -333,7 +355,7 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
                     sgemm_pack_copy(a + pc * lda + ic, lda, mc, kc, sgemm_mr, packed_a);
                 }
                 sgemm_block<false>(mc, nc, kc, packed_a, sgemm_mr, sgemm_mr * kc, packed_b, b_direct, ldb, cb, ldc,
-                                   tile_bias, op);
+                                   tile_bias, op, nullptr);
             }
         }
     }
