@@ -23,7 +23,9 @@ struct Vec {
     static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
     static Vec add(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
     static Vec mul(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
-    static Vec max(Vec a, Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
+    // Zero-masking with a full mask: the plain _mm512_max_ps passes an
+    // undefined source that GCC 12 reports under -Wmaybe-uninitialized.
+    static Vec max(Vec a, Vec b) { return {_mm512_maskz_max_ps(__mmask16(0xffff), a.v, b.v)}; }
     // Halves through the zero-masking extract: the plain extract (inside
     // _mm512_reduce_add_ps and _mm512_castps512_ps256) draws GCC 12's -Wuninitialized.
     static __m256 half(Vec a, int upper) {

@@ -1,0 +1,362 @@
+// typenet/backend/cpu/kernels/sgemm_body.hpp - SGEMM for one kernel path.
+// Included by foreach_isa.hpp (through sgemm.hpp) once per path, inside that
+// path's namespace: no #include here. See sgemm.hpp for the contract.
+
+// MR x NR tile of C held in registers. AVX-512: 8 x 48, 24 of the 32 zmm
+// registers accumulate, 3 hold B and 1 the broadcast of A: 24 FMAs for 11
+// loads per k step (measured a little faster here than 12 x 32, and 8 rows
+// divide the networks' batch sizes). AVX2 (16 ymm): 6 x 16, 12 accumulators;
+// portable (SSE-class, 16 registers): 4 x 8, 8 accumulators.
+#if TYPENET_ISA == 2
+inline constexpr int sgemm_mr = 8;
+inline constexpr int sgemm_nv = 3;  // vectors per tile row
+#elif TYPENET_ISA == 1
+inline constexpr int sgemm_mr = 6;
+inline constexpr int sgemm_nv = 2;  // vectors per tile row
+#else
+inline constexpr int sgemm_mr = 4;
+inline constexpr int sgemm_nv = 2;  // vectors per tile row
+#endif
+inline constexpr int sgemm_w = Vec::width;
+inline constexpr int sgemm_nr = sgemm_nv * Vec::width;
+static_assert(sgemm_detail::mc_max % sgemm_mr == 0 && sgemm_detail::nc_max % sgemm_nr == 0);
+
+inline int sgemm_tile_rows() { return sgemm_mr; }
+inline int sgemm_tile_cols() { return sgemm_nr; }
+
+/// What the micro-kernel does with its tile: C = alpha*acc (+ beta*C or + C)
+/// (+ bias) (ReLU). beta is applied by the first k block only, the bias and
+/// ReLU by the last.
+struct SgemmTileOp {
+    enum Mode { overwrite, accumulate, scale } mode;
+    float alpha, beta;
+    const float* bias;  // at the tile's first column, or nullptr
+    bool relu;
+    std::size_t b_step;  // floats between B's rows: sgemm_nr packed, ldb read in place
+};
+
+/// One M x (NV vectors) tile over kc steps of op(B)'s packed panel pb (kc
+/// groups of sgemm_nr floats). op(A) is read where it lies, by broadcasts:
+/// RowsA: row i at a + i*lda, its kc entries contiguous (A not transposed:
+/// no packing needed); else entry (i,p) at a[p*lda + i] (a packed panel,
+/// lda = sgemm_mr, or a transposed A as stored). Only the first `rows` (1..M)
+/// rows are stored (an edge tile runs on a zero-padded panel), and of the last
+/// vector only n_last (1..width) columns.
+template <int M, int NV, bool RowsA>
+TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, std::size_t lda, const float* pb,
+                                               float* c, std::size_t ldc, int rows, int n_last,
+                                               const SgemmTileOp& op) {
+    const std::size_t b_step = op.b_step;
+    Vec acc[M][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = Vec::zero();
+#if TYPENET_ISA >= 1
+    // The tile of C is read or written only after the k loop: fetch it now,
+    // so that its misses (C is often far larger than the caches) overlap the FMAs.
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+        const char* row = reinterpret_cast<const char*>(c + std::size_t(i) * ldc);
+        _mm_prefetch(row, _MM_HINT_T0);
+        _mm_prefetch(row + NV * sgemm_w * sizeof(float) - 1, _MM_HINT_T0);
+    }
+#endif
+    if constexpr (RowsA) {
+        // Rows in threes from one pointer each: a[0], a[lda], a[2*lda] are
+        // addressing modes (index scaled by 4 and 8), so 12 rows cost 4
+        // pointers, not 12 (x86-64 has 16 integer registers).
+        constexpr int groups = (M + 2) / 3;
+        const float* base[groups];
+#pragma GCC unroll 8
+        for (int g = 0; g < groups; ++g) base[g] = a + std::size_t(3 * g) * lda;
+        for (std::size_t p = 0; p < kc; ++p) {
+            Vec bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) bv[v] = Vec::load(pb + v * sgemm_w);
+#pragma GCC unroll 16
+            for (int i = 0; i < M; ++i) {
+                const Vec av = Vec::set1(base[i / 3][std::size_t(i % 3) * lda]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fmadd(av, bv[v], acc[i][v]);
+            }
+#pragma GCC unroll 8
+            for (int g = 0; g < groups; ++g) ++base[g];
+            pb += b_step;
+        }
+    } else {
+        for (std::size_t p = 0; p < kc; ++p) {
+            Vec bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) bv[v] = Vec::load(pb + v * sgemm_w);
+#pragma GCC unroll 16
+            for (int i = 0; i < M; ++i) {
+                const Vec av = Vec::set1(a[i]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) acc[i][v] = Vec::fmadd(av, bv[v], acc[i][v]);
+            }
+            a += lda;
+            pb += b_step;
+        }
+    }
+    const Vec alpha = Vec::set1(op.alpha), beta = Vec::set1(op.beta);
+#pragma GCC unroll 16
+    for (int i = 0; i < M; ++i) {
+        if (i >= rows) break;
+        float* row = c + std::size_t(i) * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+            const bool full = v + 1 < NV || n_last == sgemm_w;
+            const int cols = v + 1 < NV ? sgemm_w : n_last;
+            float* cp = row + v * sgemm_w;
+            Vec r = Vec::mul(acc[i][v], alpha);
+            if (op.mode != SgemmTileOp::overwrite) {
+                const Vec old = full ? Vec::load(cp) : Vec::load_n(cp, cols);
+                r = op.mode == SgemmTileOp::accumulate ? Vec::add(r, old) : Vec::fmadd(beta, old, r);
+            }
+            if (op.bias)
+                r = Vec::add(r, full ? Vec::load(op.bias + v * sgemm_w) : Vec::load_n(op.bias + v * sgemm_w, cols));
+            if (op.relu) r = Vec::max(Vec::zero(), r);  // x86 max returns its second operand for NaN: keeps NaN
+            if (full)
+                Vec::store(cp, r);
+            else
+                Vec::store_n(cp, r, cols);
+        }
+    }
+}
+
+/// Calls sgemm_micro<M, nv, RowsA> for run-time nv (1..sgemm_nv).
+template <int M, bool RowsA>
+inline void sgemm_micro_nv(int nv, std::size_t kc, const float* a, std::size_t lda, const float* pb, float* c,
+                           std::size_t ldc, int rows, int n_last, const SgemmTileOp& op) {
+    static_assert(sgemm_nv >= 1 && sgemm_nv <= 3);
+    if (sgemm_nv >= 3 && nv == 3)
+        sgemm_micro<M, (sgemm_nv >= 3 ? 3 : 1), RowsA>(kc, a, lda, pb, c, ldc, rows, n_last, op);
+    else if (sgemm_nv >= 2 && nv == 2)
+        sgemm_micro<M, (sgemm_nv >= 2 ? 2 : 1), RowsA>(kc, a, lda, pb, c, ldc, rows, n_last, op);
+    else
+        sgemm_micro<M, 1, RowsA>(kc, a, lda, pb, c, ldc, rows, n_last, op);
+}
+
+/// An edge tile of `rows` < sgemm_mr rows on a packed, zero-padded panel:
+/// the kernel for 1, 2, 4 or sgemm_mr rows, whichever is the smallest that
+/// holds them. (Four row counts, not sgemm_mr: each kernel is fully unrolled,
+/// and compile time grows with their number.)
+inline void sgemm_micro_edge(int rows, int nv, std::size_t kc, const float* a, const float* pb, float* c,
+                             std::size_t ldc, int n_last, const SgemmTileOp& op) {
+    constexpr std::size_t lda = sgemm_mr;
+    if (rows <= 1)
+        sgemm_micro_nv<1, false>(nv, kc, a, lda, pb, c, ldc, rows, n_last, op);
+    else if (rows <= 2)
+        sgemm_micro_nv<2, false>(nv, kc, a, lda, pb, c, ldc, rows, n_last, op);
+    else if (sgemm_mr > 4 && rows <= 4)
+        sgemm_micro_nv<(sgemm_mr > 4 ? 4 : sgemm_mr), false>(nv, kc, a, lda, pb, c, ldc, rows, n_last, op);
+    else
+        sgemm_micro_nv<sgemm_mr, false>(nv, kc, a, lda, pb, c, ldc, rows, n_last, op);
+}
+
+/// Packs `valid` rows (of R) whose kc entries are contiguous (row r at
+/// src + r*ld) as dst[p*R + r], zeros for rows past `valid` up to a whole
+/// vector (the rest of the R is never read): a transpose.
+inline void sgemm_pack_transposed(const float* src, std::size_t ld, int valid, std::size_t kc, int R, float* dst) {
+#if TYPENET_ISA >= 1
+    // 8 x 8 blocks transposed in registers; a partial group of rows is
+    // stored masked so that the next p's entries are not overwritten.
+    const __m256 zero = _mm256_setzero_ps();
+    // The kernel reads whole vectors only up to the last valid entry.
+    const int filled = std::min(R, (valid + sgemm_w - 1) / sgemm_w * sgemm_w);
+    for (int g = 0; g < filled; g += 8) {
+        const int lanes = std::min(8, filled - g), rows = std::clamp(valid - g, 0, 8);
+        const __m256i store_mask =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for (std::size_t p = 0; p < kc; p += 8) {
+            const int steps = int(std::min<std::size_t>(8, kc - p));
+            const __m256i load_mask =
+                _mm256_cmpgt_epi32(_mm256_set1_epi32(steps), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            __m256 r[8];
+            for (int q = 0; q < 8; ++q) {
+                const float* s = src + std::size_t(g + q) * ld + p;
+                r[q] = q >= rows ? zero : steps == 8 ? _mm256_loadu_ps(s) : _mm256_maskload_ps(s, load_mask);
+            }
+            const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+            const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+            const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+            const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+            r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+            r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+            r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+            r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+            r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+            r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+            r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+            r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+            for (int q = 0; q < steps; ++q) {
+                float* d = dst + (p + std::size_t(q)) * std::size_t(R) + std::size_t(g);
+                if (lanes == 8)
+                    _mm256_storeu_ps(d, r[q]);
+                else
+                    _mm256_maskstore_ps(d, store_mask, r[q]);
+            }
+        }
+    }
+#else
+    const int filled = std::min(R, (valid + sgemm_w - 1) / sgemm_w * sgemm_w);
+    for (int r = 0; r < filled; ++r) {
+        const float* s = src + std::size_t(r) * ld;
+        float* d = dst + r;
+        if (r < valid)
+            for (std::size_t p = 0; p < kc; ++p) d[p * std::size_t(R)] = s[p];
+        else
+            for (std::size_t p = 0; p < kc; ++p) d[p * std::size_t(R)] = 0.0f;
+    }
+#endif
+}
+
+/// Packs a kc x width block whose rows are contiguous (row p at src + p*ld)
+/// into panels of R columns: panel q holds dst[q*R*kc + p*R + r], zeros past
+/// `width` up to a whole vector. A copy, row by row of the source: reading each row in one pass
+/// lets the prefetcher follow it (a panel at a time would touch a new page
+/// per row when ld is large).
+inline void sgemm_pack_copy(const float* src, std::size_t ld, std::size_t width, std::size_t kc, int R, float* dst) {
+    const std::size_t panel = std::size_t(R) * kc;
+    for (std::size_t p = 0; p < kc; ++p, src += ld) {
+        float* d = dst + p * std::size_t(R);
+        for (std::size_t q = 0; q < width; q += std::size_t(R), d += panel) {
+            const int valid = int(std::min<std::size_t>(std::size_t(R), width - q));
+            // The kernel reads whole vectors only up to the last valid column.
+            const int filled = std::min(R, (valid + sgemm_w - 1) / sgemm_w * sgemm_w);
+            for (int r = 0; r < filled; r += sgemm_w) {
+                const int lanes = std::min(sgemm_w, filled - r), cols = std::clamp(valid - r, 0, lanes);
+                const Vec v = cols == sgemm_w ? Vec::load(src + q + r) : Vec::load_n(src + q + r, cols);
+                if (lanes == sgemm_w)
+                    Vec::store(d + r, v);
+                else
+                    Vec::store_n(d + r, v, lanes);
+            }
+        }
+    }
+}
+
+/// All tiles of an mc x nc block of C against one packed block of op(B):
+/// B's panel stays in L1 while A's rows stream past it. RowsA: A's rows are
+/// read in place, except a partial last panel, packed into edge_a first.
+template <bool RowsA>
+inline void sgemm_block(std::size_t mc, std::size_t nc, std::size_t kc, const float* a, std::size_t lda,
+                        std::size_t a_panel, const float* packed_b, const float* b_direct, std::size_t ldb, float* c,
+                        std::size_t ldc, const float* bias, SgemmTileOp op, float* edge_a) {
+    const std::size_t full_rows = mc / sgemm_mr * sgemm_mr;
+    const float* last_panel = a + (full_rows / sgemm_mr) * a_panel;
+    if (RowsA && full_rows < mc) {
+        sgemm_pack_transposed(last_panel, lda, int(mc - full_rows), kc, sgemm_mr, edge_a);
+        last_panel = edge_a;
+    }
+    for (std::size_t jr = 0; jr < nc; jr += sgemm_nr) {
+        const int cols = int(std::min<std::size_t>(sgemm_nr, nc - jr));
+        const int nv = (cols + sgemm_w - 1) / sgemm_w;
+        const int n_last = cols - (nv - 1) * sgemm_w;
+        op.bias = bias ? bias + jr : nullptr;
+        const bool direct = b_direct && cols == sgemm_nr;
+        const float* pb = direct ? b_direct + jr : packed_b + jr * kc;
+        op.b_step = direct ? ldb : std::size_t(sgemm_nr);
+        for (std::size_t ir = 0; ir < full_rows; ir += sgemm_mr) {
+            const float* ap = a + (ir / sgemm_mr) * a_panel;
+            float* ct = c + ir * ldc + jr;
+            if (nv == sgemm_nv)
+                sgemm_micro<sgemm_mr, sgemm_nv, RowsA>(kc, ap, lda, pb, ct, ldc, sgemm_mr, n_last, op);
+            else
+                sgemm_micro_nv<sgemm_mr, RowsA>(nv, kc, ap, lda, pb, ct, ldc, sgemm_mr, n_last, op);
+        }
+        if (full_rows < mc)
+            sgemm_micro_edge(int(mc - full_rows), nv, kc, last_panel, pb, c + full_rows * ldc + jr, ldc, n_last, op);
+    }
+}
+
+/// C = beta*C (+ bias) (ReLU): the whole product when k == 0 or alpha == 0.
+inline void sgemm_scale_only(std::size_t m, std::size_t n, float beta, float* c, std::size_t ldc, const float* bias,
+                             bool relu) {
+    for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+            float& x = c[i * ldc + j];
+            float r = beta == 0.0f ? 0.0f : beta * x;
+            if (bias) r += bias[j];
+            if (relu) r = r > 0.0f || r != r ? r : 0.0f;
+            x = r;
+        }
+}
+
+/// The serial product (see sgemm.hpp): blocks of B (jc, pc), blocks of A
+/// (ic), then NR x MR tiles, with B's panel reused from L1 across A's panels.
+inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                         const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+                         std::size_t ldc, const float* bias, bool relu) {
+    using namespace sgemm_detail;
+    if (m == 0 || n == 0) return;
+    if (k == 0 || alpha == 0.0f) {
+        sgemm_scale_only(m, n, beta, c, ldc, bias, relu);
+        return;
+    }
+    // A non-transposed B is read in place (only a partial last panel is
+    // packed) when packing would not pay: few row tiles reuse each panel and
+    // the panel's kc rows are few enough to stay in L1 and the TLB. Packed,
+    // the loads are aligned and a page holds many rows. Measured here: in
+    // place is 5-15% faster for k <= 70 with m <= 128, 5-15% slower for
+    // k >= 128 or m >= 288.
+    const bool direct_b = !trans_b && k <= 80 && m <= 160;
+    float* const packed_a = pack_buffer();
+    float* const packed_b = packed_a + mc_max * kc_max;
+    // Equal k blocks (k = 576 -> 3 x 192 rather than 256 + 256 + 64).
+    const std::size_t k_blocks = (k + kc_max - 1) / kc_max;
+    const std::size_t kc_step = (k + k_blocks - 1) / k_blocks;
+    for (std::size_t jc = 0; jc < n; jc += nc_max) {
+        const std::size_t nc = std::min(nc_max, n - jc);
+        for (std::size_t pc = 0; pc < k; pc += kc_step) {
+            const std::size_t kc = std::min(kc_step, k - pc);
+            if (trans_b) {
+                for (std::size_t jr = 0; jr < nc; jr += sgemm_nr) {
+                    const int cols = int(std::min<std::size_t>(sgemm_nr, nc - jr));
+                    sgemm_pack_transposed(b + (jc + jr) * ldb + pc, ldb, cols, kc, sgemm_nr, packed_b + jr * kc);
+                }
+            } else if (direct_b) {
+                const std::size_t last = nc / sgemm_nr * sgemm_nr;  // only a partial panel is packed
+                if (last < nc)
+                    sgemm_pack_copy(b + pc * ldb + jc + last, ldb, nc - last, kc, sgemm_nr, packed_b + last * kc);
+            } else {
+                sgemm_pack_copy(b + pc * ldb + jc, ldb, nc, kc, sgemm_nr, packed_b);
+            }
+            const float* b_direct = direct_b ? b + pc * ldb + jc : nullptr;
+            SgemmTileOp op{pc == 0 ? (beta == 0.0f   ? SgemmTileOp::overwrite
+                                      : beta == 1.0f ? SgemmTileOp::accumulate
+                                                     : SgemmTileOp::scale)
+                                   : SgemmTileOp::accumulate,
+                           alpha, beta, nullptr, pc + kc == k && relu, sgemm_nr};
+            const float* tile_bias = pc + kc == k && bias ? bias + jc : nullptr;
+            for (std::size_t ic = 0; ic < m; ic += mc_max) {
+                const std::size_t mc = std::min(mc_max, m - ic);
+                float* cb = c + ic * ldc + jc;
+                if (!trans_a) {
+#if TYPENET_ISA >= 1
+                    // A's rows are read in place by the broadcasts: no packing.
+                    sgemm_block<true>(mc, nc, kc, a + ic * lda + pc, lda, sgemm_mr * lda, packed_b, b_direct, ldb, cb,
+                                      ldc, tile_bias, op, packed_a);
+                    continue;
+#else
+                    // Packed on the portable path: at -O3 GCC 12 vectorises the in-place
+                    // kernel's k loop into in-order scalar reductions (4x slower).
+                    for (std::size_t ir = 0; ir < mc; ir += sgemm_mr) {
+                        const int rows = int(std::min<std::size_t>(sgemm_mr, mc - ir));
+                        sgemm_pack_transposed(a + (ic + ir) * lda + pc, lda, rows, kc, sgemm_mr, packed_a + ir * kc);
+                    }
+#endif
+                } else {
+                    sgemm_pack_copy(a + pc * lda + ic, lda, mc, kc, sgemm_mr, packed_a);
+                }
+                sgemm_block<false>(mc, nc, kc, packed_a, sgemm_mr, sgemm_mr * kc, packed_b, b_direct, ldb, cb, ldc,
+                                   tile_bias, op, nullptr);
+            }
+        }
+    }
+}
