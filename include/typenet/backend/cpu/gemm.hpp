@@ -1,8 +1,12 @@
 // typenet/backend/cpu/gemm.hpp - row-major matrix product for the CPU backend.
 //
-// BLAS (cblas_sgemm / cblas_dgemm) when configured, else Eigen. BLAS runs
-// single-threaded; a large product is split into one block of rows (or of
-// columns) per thread of the Cpu's pool, each block one BLAS call.
+// float: typenet's own SGEMM (kernels/sgemm.hpp) on the backend's kernel
+// path when that path is AVX-512 (it matches or beats OpenBLAS's SkylakeX
+// kernels at the networks' shapes) or when the BLAS runs narrower kernels
+// than the path (OpenBLAS falls back to SSE3 "Prescott" code on CPUs it does
+// not know); otherwise, and for double, BLAS (cblas_sgemm / cblas_dgemm) when
+// configured, else Eigen. Either runs single-threaded per call; a large
+// product is split into one block of rows (or of columns) per pool thread.
 #pragma once
 
 #include <cstddef>
@@ -14,7 +18,9 @@
 #include <cblas.h>
 #endif
 
+#include "blas_info.hpp"
 #include "cpu.hpp"
+#include "kernels/sgemm.hpp"
 
 namespace typenet {
 
@@ -59,6 +65,30 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::
 // costs about as much as 2^18 FMAs.
 inline constexpr std::size_t gemm_parallel_min_fma = std::size_t{1} << 18;
 
+/// Whether float products on kernel path `isa` go to typenet's SGEMM (see
+/// the top of this file). The BLAS's kernel family is read once.
+inline bool own_sgemm(CpuIsa isa) {
+    if (isa == CpuIsa::avx512) return true;
+#if defined(TYPENET_HAS_CBLAS)
+    static const CpuIsa blas = blas_isa();
+    return static_cast<int>(blas) < static_cast<int>(isa);
+#else
+    return isa != CpuIsa::portable;  // Eigen's GEMM is compiled for the includer's flags only
+#endif
+}
+
+/// One single-threaded product on the backend's chosen GEMM.
+template <class T>
+void gemm_part(CpuIsa isa, bool own, bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha,
+               const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    if constexpr (std::is_same_v<T, float>)
+        if (own) {
+            cpu_kernels::sgemm(isa, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return;
+        }
+    gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 }  // namespace cpu_detail
 
 /// C(M,N) = alpha * op(A) * op(B) + beta * C, all row-major; op(X) is X or
@@ -66,23 +96,29 @@ inline constexpr std::size_t gemm_parallel_min_fma = std::size_t{1} << 18;
 template <class T>
 void gemm(const Cpu& be, bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
           std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+    const CpuIsa isa = be.isa();
+    const bool own = std::is_same_v<T, float> && cpu_detail::own_sgemm(isa);
+    // Columns are split in whole micro-tiles (16 for BLAS's SIMD tiles).
+    const std::size_t unit = own ? std::size_t(cpu_kernels::sgemm_nr(isa)) : 16;
     const std::size_t parts = be.pool().size();
-    if (parts <= 1 || m * n * k < cpu_detail::gemm_parallel_min_fma || (m < 2 * parts && n < 16 * parts)) {
-        cpu_detail::gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (parts <= 1 || m * n * k < cpu_detail::gemm_parallel_min_fma || (m < 2 * parts && n < unit * parts)) {
+        cpu_detail::gemm_part(isa, own, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    // Split the longer side of C; columns in multiples of 16 keep SIMD tiles whole.
-    const bool by_rows = m >= n || n < 16 * parts;
+    // Split the longer side of C.
+    const bool by_rows = m >= n || n < unit * parts;
     be.pool().run([&](std::size_t p) {
         if (by_rows) {
             const std::size_t r0 = m * p / parts, r1 = m * (p + 1) / parts;
             const T* ap = trans_a ? a + r0 : a + r0 * lda;
-            cpu_detail::gemm_serial(trans_a, trans_b, r1 - r0, n, k, alpha, ap, lda, b, ldb, beta, c + r0 * ldc, ldc);
+            cpu_detail::gemm_part(isa, own, trans_a, trans_b, r1 - r0, n, k, alpha, ap, lda, b, ldb, beta, c + r0 * ldc,
+                                  ldc);
         } else {
-            const std::size_t blocks = (n + 15) / 16;
-            const std::size_t c0 = std::min(n, blocks * p / parts * 16), c1 = std::min(n, blocks * (p + 1) / parts * 16);
+            const std::size_t blocks = (n + unit - 1) / unit;
+            const std::size_t c0 = std::min(n, blocks * p / parts * unit);
+            const std::size_t c1 = std::min(n, blocks * (p + 1) / parts * unit);
             const T* bp = trans_b ? b + c0 * ldb : b + c0;
-            cpu_detail::gemm_serial(trans_a, trans_b, m, c1 - c0, k, alpha, a, lda, bp, ldb, beta, c + c0, ldc);
+            cpu_detail::gemm_part(isa, own, trans_a, trans_b, m, c1 - c0, k, alpha, a, lda, bp, ldb, beta, c + c0, ldc);
         }
     });
 }
