@@ -1,0 +1,350 @@
+// typenet/backend/cpu/conv_direct.hpp - direct float convolutions on the CPU.
+//
+// For stride 1 and valid padding (conv2d_direct_supported) these replace
+// im2col + GEMM: the kernels (kernels/conv_direct.hpp) run a GEMM whose B
+// operand is a shifted view of the input read in wide rows of W pixels, so
+// nothing is unfolded. Here the operands are laid out in the caller's
+// workspace (packed weights, offset tables, a padded copy of the last image,
+// per-thread scratch), the work is split into items that threads claim from an
+// atomic counter, and the kernel path is be.isa().
+//   forward:         y_wide[co][p'] = sum_k w[co][k] x[ci][p' + ki*W + kj];
+//                    only lanes with ow < out_w are stored, + bias, ReLU.
+//   backward-data:   the same kernel on dy placed in zeroed W-wide rows with
+//                    kh zero rows above: dx[ci][q] = sum w * dyw[co][q - ki*W - kj]
+//                    (the wrap-around reads land on zero junk columns).
+//   backward-filter: dw[co][k] = sum_images sum_p' dyw[co][p'] x[ci][p' + off(k)],
+//                    per fixed chunk of images (by n alone), reduced in chunk
+//                    order: bit-identical for any thread count.
+// Inputs are assumed finite: junk lanes read real neighbouring values, which
+// backward-filter multiplies by zero (0 * inf would be NaN).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstddef>
+#include <cstring>
+#include <new>
+
+#include "../../core/conv_geometry.hpp"
+#include "../../core/error.hpp"
+#include "cpu.hpp"
+#include "kernels/conv_direct.hpp"
+
+namespace typenet {
+
+/// Whether the direct ops handle geometry g: stride 1, no padding, and sizes
+/// whose offsets fit in an int. Other shapes keep im2col + GEMM (conv.hpp).
+inline bool conv2d_direct_supported(const Conv2dGeometry& g) {
+    if (g.stride_h != 1 || g.stride_w != 1 || g.pad_h != 0 || g.pad_w != 0) return false;
+    if (g.c_in == 0 || g.c_out == 0 || g.h == 0 || g.w == 0 || g.kh == 0 || g.kw == 0) return false;
+    if (g.kh > g.h || g.kw > g.w || g.out_h != g.h - g.kh + 1 || g.out_w != g.w - g.kw + 1) return false;
+    const std::size_t limit = INT_MAX / 4;
+    const std::size_t plane = (g.h + 2 * g.kh) * g.w + 64;
+    return g.c_in * plane < limit && g.c_out * plane < limit && g.c_in * g.kh * g.kw < limit &&
+           g.c_out * g.kh * g.kw < limit;
+}
+
+namespace cpu_detail {
+
+constexpr std::size_t conv_round16(std::size_t v) { return (v + 15) / 16 * 16; }
+constexpr std::size_t conv_ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+
+// Column batch handed to the kernels at a time: a multiple of every path's
+// columns per tile (2, 3).
+inline constexpr int conv_column_batch = 24;
+// Backward-filter: images per chunk at most (their x pointers live on the stack).
+inline constexpr std::size_t conv_max_chunk = 32;
+
+// Every size the three ops derive from the geometry and the kernel path.
+struct ConvDirectPlan {
+    cpu_kernels::ConvTile tile;
+    std::size_t threads;
+    std::size_t V, HW, L, P, khw, Kf, Kb;
+    std::size_t vpf;       // pixel vectors per image of the wide output (forward, backward-filter)
+    std::size_t x_last;    // padded copy of the last image: its vectors read up to V + kw past the end
+    std::size_t packed_f;  // forward packed weights
+    std::size_t packed_b;  // backward-data packed weights
+    std::size_t lead;      // backward-data: zeros before dy's first row (kh rows)
+    std::size_t Pd;        // backward-data: one padded dy plane
+    std::size_t vpb;       // backward-data: pixel vectors per dx plane
+    std::size_t group;     // backward-data: images per work item
+    std::size_t Pw;        // backward-filter: one wide dy plane (vpf*V)
+    std::size_t chunk;     // backward-filter: images per chunk (fixed by the geometry)
+    std::size_t chunks;
+    std::size_t partial;   // backward-filter: one chunk's dw and db
+    std::size_t bwf_rows;  // backward-filter: C_out rounded up to whole row blocks
+    // workspace floats of each op
+    std::size_t ws_forward, ws_backward_data, ws_backward_filter;
+};
+
+inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
+    ConvDirectPlan p{};
+    p.tile = TYPENET_ISA_CALL(be.isa(), conv_tile);
+    p.threads = std::size_t(be.threads());
+    p.V = std::size_t(p.tile.width);
+    p.HW = g.h * g.w;
+    p.L = g.out_h * g.w;
+    p.P = g.out_h * g.out_w;
+    p.khw = g.kh * g.kw;
+    p.Kf = g.c_in * p.khw;
+    p.Kb = g.c_out * p.khw;
+    p.vpf = conv_ceil_div(p.L, p.V);
+    p.x_last = conv_round16(g.c_in * p.HW + p.V + g.kw + 16);
+    const auto rows = std::size_t(p.tile.rows);
+    p.packed_f = conv_ceil_div(g.c_out, rows) * rows * p.Kf;
+    p.packed_b = conv_ceil_div(g.c_in, rows) * rows * p.Kb;
+    p.lead = g.kh * g.w;
+    p.vpb = conv_ceil_div(p.HW, p.V);
+    p.Pd = conv_round16(p.lead + p.vpb * p.V);
+    p.group = std::clamp<std::size_t>(conv_ceil_div(conv_column_batch, p.vpb), 1, 16);
+    p.Pw = p.vpf * p.V;
+    // A chunk's dy rows of one backward-filter row block (4 channels) stay
+    // within 16 KB of L1 while every tap block reads them.
+    p.chunk = std::clamp<std::size_t>(1024 / p.Pw, 1, conv_max_chunk);
+    p.chunks = conv_ceil_div(g.n, p.chunk);
+    p.partial = conv_round16(g.c_out * p.Kf + g.c_out);
+    p.bwf_rows = conv_ceil_div(g.c_out, std::size_t(p.tile.bwf_rows)) * std::size_t(p.tile.bwf_rows);
+    p.ws_forward = p.packed_f + conv_round16(p.Kf) + p.x_last;
+    p.ws_backward_data = p.packed_b + conv_round16(p.Kb) + p.threads * conv_round16(p.group * g.c_out * p.Pd);
+    p.ws_backward_filter = conv_round16(p.Kf) + p.x_last + p.chunks * p.partial +
+                           p.threads * conv_round16(p.chunk * p.bwf_rows * p.Pw);
+    return p;
+}
+
+// An int table in float scratch (storage reuse: the ints live there until
+// the next op reuses the workspace).
+inline int* conv_int_table(float* at, std::size_t count) {
+    static_assert(sizeof(int) == sizeof(float) && alignof(int) <= alignof(float));
+    return ::new (static_cast<void*>(at)) int[count];
+}
+
+// Runs f(thread, item, first) for items [0, count), claimed one at a time
+// from an atomic counter so a descheduled thread holds up at most one item;
+// `first` is true on a thread's first item of the call.
+template <class F>
+void conv_run_items(const Cpu& be, std::size_t count, F&& f) {
+    if (count == 0) return;
+    if (count == 1 || be.threads() == 1) {
+        for (std::size_t i = 0; i < count; ++i) f(std::size_t{0}, i, i == 0);
+        return;
+    }
+    std::atomic<std::size_t> next{0};
+    be.pool().run([&](std::size_t t) {
+        bool first = true;
+        for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < count; first = false)
+            f(t, i, first);
+    });
+}
+
+// packed[(rb*K + k)*MR + m] = a(rb*MR + m, k), zero past `rows`.
+template <class A>
+void conv_pack(std::size_t rows, std::size_t K, std::size_t mr, float* packed, A&& a) {
+    for (std::size_t rb = 0; rb < rows; rb += mr)
+        for (std::size_t k = 0; k < K; ++k)
+            for (std::size_t m = 0; m < mr; ++m) *packed++ = rb + m < rows ? a(rb + m, k) : 0.0f;
+}
+
+// Forward offsets: tap k = (ci, ki, kj) reads x[ci][p' + ki*W + kj].
+inline int* conv_forward_offsets(const Conv2dGeometry& g, const ConvDirectPlan& p, float* at) {
+    int* off = conv_int_table(at, p.Kf);
+    for (std::size_t ci = 0, k = 0; ci < g.c_in; ++ci)
+        for (std::size_t ki = 0; ki < g.kh; ++ki)
+            for (std::size_t kj = 0; kj < g.kw; ++kj) off[k++] = int(ci * p.HW + ki * g.w + kj);
+    return off;
+}
+
+// The last image with zeros after it: the junk lanes of its last vectors
+// read past the end of x. The other images read into the next one.
+inline const float* conv_last_image(const Conv2dGeometry& g, const ConvDirectPlan& p, const float* x, float* at) {
+    const std::size_t size = g.c_in * p.HW;
+    std::memcpy(at, x + (g.n - 1) * size, size * sizeof(float));
+    std::fill(at + size, at + p.x_last, 0.0f);
+    return at;
+}
+
+}  // namespace cpu_detail
+
+/// Scratch floats that conv2d_direct_forward, _backward_data and
+/// _backward_filter need for g on backend be (its path and thread count).
+/// Allocate once, reuse; the ops allocate nothing.
+inline std::size_t conv2d_direct_workspace(const Cpu& be, const Conv2dGeometry& g) {
+    const auto p = cpu_detail::conv_direct_plan(be, g);
+    return std::max({p.ws_forward, p.ws_backward_data, p.ws_backward_filter});
+}
+
+/// y = conv(x, w) + bias, then max(0, y) when relu. x (N,C_in,H,W),
+/// w (C_out,C_in,KH,KW), bias (C_out) or null, y (N,C_out,OUT_H,OUT_W);
+/// g must satisfy conv2d_direct_supported.
+inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const float* x, const float* w,
+                                  const float* bias, bool relu, float* y, float* workspace) {
+    using namespace cpu_detail;
+    TYPENET_ASSERT(conv2d_direct_supported(g));
+    if (g.n == 0) return;
+    const ConvDirectPlan p = conv_direct_plan(be, g);
+    const auto mr = std::size_t(p.tile.rows);
+    float* packed = workspace;
+    conv_pack(g.c_out, p.Kf, mr, packed, [&](std::size_t co, std::size_t k) { return w[co * p.Kf + k]; });
+    const int* off = conv_forward_offsets(g, p, workspace + p.packed_f);
+    const float* x_last = conv_last_image(g, p, x, workspace + p.packed_f + conv_round16(p.Kf));
+    const cpu_kernels::ConvGemm a{packed, off, int(p.Kf), g.c_out, p.P, bias, relu};
+
+    // Items: runs of whole column batches over all images' pixel vectors.
+    const std::size_t columns = g.n * p.vpf, batch = conv_column_batch;
+    const std::size_t per_item =
+        std::max<std::size_t>(1, conv_ceil_div(conv_ceil_div(columns, batch), 8 * p.threads)) * batch;
+    const std::size_t x_image = g.c_in * p.HW, y_image = g.c_out * p.P;
+    conv_run_items(be, conv_ceil_div(columns, per_item), [&](std::size_t, std::size_t item, bool) {
+        cpu_kernels::ConvColumn col[conv_column_batch];
+        const std::size_t end = std::min(columns, (item + 1) * per_item);
+        for (std::size_t c0 = item * per_item; c0 < end; c0 += batch) {
+            const int count = int(std::min(batch, end - c0));
+            for (int j = 0; j < count; ++j) {
+                const std::size_t c = c0 + std::size_t(j), image = c / p.vpf, p0 = c % p.vpf * p.V;
+                cpu_kernels::ConvColumn& cl = col[j];
+                cl.src = (image + 1 == g.n ? x_last : x + image * x_image) + p0;
+                // Lanes kept: wide positions inside the output with ow < out_w;
+                // they are consecutive in y.
+                std::size_t r = p0 / g.w, cw = p0 % g.w, first = 0;
+                int kept = 0;
+                for (int l = 0; l < int(p.V); ++l) {
+                    cl.idx[l] = 0;
+                    if (p0 + std::size_t(l) < p.L && cw < g.out_w) {
+                        if (kept == 0) first = r * g.out_w + cw;
+                        cl.idx[kept++] = l;
+                    }
+                    if (++cw == g.w) cw = 0, ++r;
+                }
+                cl.count = kept;
+                cl.gather = kept > 0 && cl.idx[kept - 1] != kept - 1;
+                cl.dst = y + image * y_image + first;
+            }
+            TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
+        }
+    });
+}
+
+/// dx = the gradient of conv2d_direct_forward's y (before ReLU) with respect
+/// to x, given dy. dy (N,C_out,OUT_H,OUT_W), w (C_out,C_in,KH,KW),
+/// dx (N,C_in,H,W), overwritten.
+inline void conv2d_direct_backward_data(const Cpu& be, const Conv2dGeometry& g, const float* dy, const float* w,
+                                        float* dx, float* workspace) {
+    using namespace cpu_detail;
+    TYPENET_ASSERT(conv2d_direct_supported(g));
+    if (g.n == 0) return;
+    const ConvDirectPlan p = conv_direct_plan(be, g);
+    const auto mr = std::size_t(p.tile.rows);
+    float* packed = workspace;
+    // Rows are input channels; tap k = (co, ki, kj) reads dyw[co][q - ki*W - kj].
+    conv_pack(g.c_in, p.Kb, mr, packed, [&](std::size_t ci, std::size_t k) {
+        return w[((k / p.khw) * g.c_in + ci) * p.khw + k % p.khw];
+    });
+    int* off = conv_int_table(workspace + p.packed_b, p.Kb);
+    for (std::size_t co = 0, k = 0; co < g.c_out; ++co)
+        for (std::size_t ki = 0; ki < g.kh; ++ki)
+            for (std::size_t kj = 0; kj < g.kw; ++kj) off[k++] = int(co * p.Pd + p.lead - ki * g.w - kj);
+    float* scratch = workspace + p.packed_b + conv_round16(p.Kb);
+    const std::size_t per_thread = conv_round16(p.group * g.c_out * p.Pd);
+    const cpu_kernels::ConvGemm a{packed, off, int(p.Kb), g.c_in, p.HW, nullptr, false};
+
+    conv_run_items(be, conv_ceil_div(g.n, p.group), [&](std::size_t t, std::size_t item, bool first) {
+        float* d = scratch + t * per_thread;  // (group, C_out, Pd): only dy's own positions are ever written
+        if (first) std::fill(d, d + per_thread, 0.0f);
+        const std::size_t i0 = item * p.group, images = std::min(p.group, g.n - i0);
+        for (std::size_t i = 0; i < images; ++i)
+            for (std::size_t co = 0; co < g.c_out; ++co) {
+                const float* src = dy + ((i0 + i) * g.c_out + co) * p.P;
+                float* dst = d + (i * g.c_out + co) * p.Pd + p.lead;
+                for (std::size_t oh = 0; oh < g.out_h; ++oh)
+                    std::memcpy(dst + oh * g.w, src + oh * g.out_w, g.out_w * sizeof(float));
+            }
+        cpu_kernels::ConvColumn col[conv_column_batch];
+        int count = 0;
+        for (std::size_t i = 0; i < images; ++i)
+            for (std::size_t v = 0; v < p.vpb; ++v) {
+                cpu_kernels::ConvColumn& cl = col[count++];
+                cl.src = d + i * g.c_out * p.Pd + v * p.V;
+                cl.dst = dx + (i0 + i) * g.c_in * p.HW + v * p.V;
+                cl.count = int(std::min(p.V, p.HW - v * p.V));
+                cl.gather = false;
+                for (int l = 0; l < int(p.V); ++l) cl.idx[l] = l;
+                if (count == conv_column_batch) {
+                    TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
+                    count = 0;
+                }
+            }
+        if (count > 0) TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
+    });
+}
+
+/// dw, db = the gradients of conv2d_direct_forward's y (before ReLU) with
+/// respect to w and bias, given x (N,C_in,H,W) and dy (N,C_out,OUT_H,OUT_W).
+/// dw (C_out,C_in,KH,KW) and db (C_out) are overwritten; db may be null.
+/// Bit-identical for any thread count.
+inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g, const float* x, const float* dy,
+                                          float* dw, float* db, float* workspace) {
+    using namespace cpu_detail;
+    TYPENET_ASSERT(conv2d_direct_supported(g));
+    if (g.n == 0) {
+        std::fill(dw, dw + g.weight_size(), 0.0f);
+        if (db) std::fill(db, db + g.c_out, 0.0f);
+        return;
+    }
+    const ConvDirectPlan p = conv_direct_plan(be, g);
+    const int* off = conv_forward_offsets(g, p, workspace);
+    const float* x_last = conv_last_image(g, p, x, workspace + conv_round16(p.Kf));
+    float* partials = workspace + conv_round16(p.Kf) + p.x_last;  // per chunk: dw (C_out, Kf), then db
+    float* scratch = partials + p.chunks * p.partial;
+    const std::size_t per_thread = conv_round16(p.chunk * p.bwf_rows * p.Pw);
+
+    // Items: (chunk, group of output channels). Groups only split the work:
+    // every partial value is computed the same way whatever the grouping.
+    const auto mr = std::size_t(p.tile.bwf_rows);
+    const std::size_t blocks = conv_ceil_div(g.c_out, mr);
+    const std::size_t want = std::clamp<std::size_t>(conv_ceil_div(4 * p.threads, p.chunks), 1, blocks);
+    const std::size_t group_rows = conv_ceil_div(blocks, want) * mr;
+    const std::size_t groups = conv_ceil_div(g.c_out, group_rows);
+    const std::size_t x_image = g.c_in * p.HW;
+    conv_run_items(be, p.chunks * groups, [&](std::size_t t, std::size_t item, bool first) {
+        const std::size_t c = item / groups, r0 = item % groups * group_rows;
+        const std::size_t rows = std::min(group_rows, g.c_out - r0);
+        const std::size_t i0 = c * p.chunk, images = std::min(p.chunk, g.n - i0);
+        float* e = scratch + t * per_thread;  // (images, group_rows, Pw): zero junk columns and tail
+        if (first) std::fill(e, e + per_thread, 0.0f);
+        float* part = partials + c * p.partial;
+        const float* xs[conv_max_chunk];
+        for (std::size_t i = 0; i < images; ++i) {
+            xs[i] = i0 + i + 1 == g.n ? x_last : x + (i0 + i) * x_image;
+            for (std::size_t r = 0; r < rows; ++r) {
+                const float* src = dy + ((i0 + i) * g.c_out + r0 + r) * p.P;
+                float* dst = e + (i * group_rows + r) * p.Pw;
+                for (std::size_t oh = 0; oh < g.out_h; ++oh)
+                    std::memcpy(dst + oh * g.w, src + oh * g.out_w, g.out_w * sizeof(float));
+            }
+        }
+        const cpu_kernels::ConvBwf b{xs,   e,  group_rows * p.Pw, p.Pw, int(images), int(p.vpf), rows,
+                                     off, int(p.Kf), part + r0 * p.Kf};
+        TYPENET_ISA_CALL(be.isa(), conv_bwf, b);
+        float* part_db = part + g.c_out * p.Kf;
+        for (std::size_t r = 0; r < rows; ++r) {
+            float s = 0.0f;
+            for (std::size_t i = 0; i < images; ++i) {
+                const float* src = dy + ((i0 + i) * g.c_out + r0 + r) * p.P;
+                for (std::size_t q = 0; q < p.P; ++q) s += src[q];
+            }
+            part_db[r0 + r] = s;
+        }
+    });
+
+    // dw and db: the chunks' partials added in chunk order.
+    const std::size_t n_dw = g.c_out * p.Kf, total = n_dw + (db ? g.c_out : 0);
+    parallel_items(be, total, p.chunks, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t e = begin; e < end; ++e) {
+            float s = partials[e];
+            for (std::size_t c = 1; c < p.chunks; ++c) s += partials[c * p.partial + e];
+            (e < n_dw ? dw[e] : db[e - n_dw]) = s;
+        }
+    });
+}
+
+}  // namespace typenet

@@ -1,0 +1,78 @@
+// typenet/backend/cpu/kernels/conv_direct.hpp - serial direct-convolution
+// kernels for float, one variant per kernel path (see foreach_isa.hpp).
+//
+// A stride-1 valid convolution read in "wide rows" is a GEMM whose B matrix
+// is a shifted view of the input: output position p' = oh*W + ow for ow in
+// [0, W) (columns ow >= out_w are junk) reads x[ci][p' + ki*W + kj], one
+// contiguous run per kernel offset, so no im2col. The kernels here compute
+// register tiles of that GEMM; backend/cpu/conv_direct.hpp lays out the
+// operands, splits the work over threads and picks the path.
+#pragma once
+
+#include <cstddef>
+
+#include "../isa.hpp"
+#include "dispatch.hpp"
+
+namespace typenet::cpu_kernels {
+
+/// Register tile sizes of a path, so callers size packed weights and scratch.
+struct ConvTile {
+    int width;     // floats per vector
+    int rows;      // shifted GEMM: output channels per tile (MR)
+    int cols;      // shifted GEMM: pixel vectors per tile (NR)
+    int bwf_rows;  // backward-filter: output channels per tile
+    int bwf_cols;  // backward-filter: kernel taps per tile
+};
+
+/// One pixel vector of the shifted GEMM: `width` wide positions read from
+/// src + off[k]; the lanes kept (lane idx[i] for i < count when gather, else
+/// lanes 0..count) go to dst, dst + stride, ... (one output row per tile row).
+struct ConvColumn {
+    const float* src;
+    float* dst;
+    int count;
+    bool gather;
+    int idx[16];
+};
+
+/// The A side of a shifted GEMM: weights packed as [row block][k][rows
+/// per tile] (zero rows past `rows`), K input offsets, per-row bias (or null)
+/// and ReLU applied before the store.
+struct ConvGemm {
+    const float* packed;
+    const int* off;
+    int K;
+    std::size_t rows;
+    std::size_t dst_stride;
+    const float* bias;
+    bool relu;
+};
+
+/// Backward-filter over one chunk of images and a group of output channels:
+/// dw[r*K + k] = sum over images i, positions p of
+/// dy_wide[i][r][p] * x_i[off[k] + p], p in [0, steps*width).
+struct ConvBwf {
+    const float* const* x;  // per image: its (c_in,H,W) input, readable a little past the end
+    const float* dy;        // (images, rows, plane) wide dy with zero junk columns and tail
+    std::size_t dy_image_stride, plane;
+    int images, steps;
+    std::size_t rows;
+    const int* off;
+    int K;
+    float* dw;  // (rows, K), overwritten
+};
+
+}  // namespace typenet::cpu_kernels
+
+// Complete unrolling of the register-tile loops keeps the accumulators in registers.
+#if defined(__clang__)
+#define TYPENET_CONV_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define TYPENET_CONV_UNROLL _Pragma("GCC unroll 32")
+#else
+#define TYPENET_CONV_UNROLL
+#endif
+
+#define TYPENET_ISA_BODY "conv_direct_body.hpp"
+#include "foreach_isa.hpp"

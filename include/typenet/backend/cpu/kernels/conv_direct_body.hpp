@@ -1,0 +1,125 @@
+// typenet/backend/cpu/kernels/conv_direct_body.hpp - one path's direct
+// convolution kernels. Included by foreach_isa.hpp inside the path's
+// namespace (so no #include here); see conv_direct.hpp for the types.
+
+// Tile shapes: accumulators + the vectors one step loads must fit the
+// registers (32 zmm, 16 ymm, 16 xmm), and each step must load fewer values
+// than it multiplies, so the FMA units set the pace.
+#if TYPENET_ISA == 2
+inline constexpr int conv_mr = 8, conv_nr = 3, conv_bwf_mr = 4, conv_bwf_nr = 6;
+#elif TYPENET_ISA == 1
+inline constexpr int conv_mr = 4, conv_nr = 3, conv_bwf_mr = 4, conv_bwf_nr = 3;
+#else
+inline constexpr int conv_mr = 4, conv_nr = 2, conv_bwf_mr = 2, conv_bwf_nr = 4;
+#endif
+
+inline ConvTile conv_tile() { return {Vec::width, conv_mr, conv_nr, conv_bwf_mr, conv_bwf_nr}; }
+
+// Rows [row0, row0 + conv_mr) of the shifted GEMM times columns col[0, ncols);
+// a short tile repeats its last column (computed, not stored).
+inline void conv_gemm_tile(const ConvGemm& a, std::size_t row0, const ConvColumn* col, int ncols) {
+    const float* src[conv_nr];
+    TYPENET_CONV_UNROLL
+    for (int j = 0; j < conv_nr; ++j) src[j] = col[j < ncols ? j : ncols - 1].src;
+    Vec acc[conv_mr][conv_nr];
+    TYPENET_CONV_UNROLL
+    for (int m = 0; m < conv_mr; ++m) {
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < conv_nr; ++j) acc[m][j] = Vec::zero();
+    }
+    const float* wp = a.packed + row0 * std::size_t(a.K);  // (K, conv_mr) of this row block
+    const int* off = a.off;
+    for (int k = 0; k < a.K; ++k, wp += conv_mr) {
+        const int o = off[k];
+        Vec xv[conv_nr];
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < conv_nr; ++j) xv[j] = Vec::load(src[j] + o);
+        TYPENET_CONV_UNROLL
+        for (int m = 0; m < conv_mr; ++m) {
+            const Vec wv = Vec::set1(wp[m]);
+            TYPENET_CONV_UNROLL
+            for (int j = 0; j < conv_nr; ++j) acc[m][j] = Vec::fmadd(wv, xv[j], acc[m][j]);
+        }
+    }
+    const std::size_t left = a.rows - row0;
+    const int mr = left < std::size_t(conv_mr) ? int(left) : conv_mr;
+    typename Vec::Perm perm[conv_nr];
+    TYPENET_CONV_UNROLL
+    for (int j = 0; j < conv_nr; ++j) perm[j] = Vec::perm(col[j < ncols ? j : 0].idx);
+    TYPENET_CONV_UNROLL
+    for (int m = 0; m < conv_mr; ++m) {
+        if (m < mr) {
+        const Vec b = Vec::set1(a.bias ? a.bias[row0 + std::size_t(m)] : 0.0f);
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < conv_nr; ++j) {
+            if (j < ncols) {
+                Vec v = a.bias ? Vec::add(acc[m][j], b) : acc[m][j];
+                if (a.relu) v = Vec::max(Vec::zero(), v);  // zero first: a NaN stays NaN
+                if (col[j].gather) v = Vec::permute(v, perm[j]);
+                Vec::store_n(col[j].dst + (row0 + std::size_t(m)) * a.dst_stride, v, col[j].count);
+            }
+        }
+        }
+    }
+}
+
+/// The shifted GEMM for columns col[0, count): every row block, conv_nr
+/// columns at a time (the columns' inputs stay in L1 across row blocks).
+inline void conv_gemm_columns(const ConvGemm& a, const ConvColumn* col, int count) {
+    for (int c = 0; c < count; c += conv_nr) {
+        const int nc = count - c < conv_nr ? count - c : conv_nr;
+        for (std::size_t r = 0; r < a.rows; r += conv_mr) conv_gemm_tile(a, r, col + c, nc);
+    }
+}
+
+/// Backward-filter for one chunk of images and a group of rows (see ConvBwf):
+/// conv_bwf_mr rows x conv_bwf_nr taps of vector accumulators, summed over
+/// every image and position of the chunk before one horizontal sum each.
+inline void conv_bwf(const ConvBwf& b) {
+    const int K = b.K;
+    for (std::size_t r0 = 0; r0 < b.rows; r0 += conv_bwf_mr) {
+        const int mr = b.rows - r0 < std::size_t(conv_bwf_mr) ? int(b.rows - r0) : conv_bwf_mr;
+        std::size_t erow[conv_bwf_mr];
+        TYPENET_CONV_UNROLL
+        for (int m = 0; m < conv_bwf_mr; ++m) erow[m] = (r0 + std::size_t(m < mr ? m : mr - 1)) * b.plane;
+        for (int k0 = 0; k0 < K; k0 += conv_bwf_nr) {
+            const int nr = K - k0 < conv_bwf_nr ? K - k0 : conv_bwf_nr;
+            int o[conv_bwf_nr];
+            TYPENET_CONV_UNROLL
+            for (int j = 0; j < conv_bwf_nr; ++j) o[j] = b.off[k0 + (j < nr ? j : nr - 1)];
+            Vec acc[conv_bwf_mr][conv_bwf_nr];
+            TYPENET_CONV_UNROLL
+            for (int m = 0; m < conv_bwf_mr; ++m) {
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bwf_nr; ++j) acc[m][j] = Vec::zero();
+            }
+            for (int i = 0; i < b.images; ++i) {
+                const float* xs[conv_bwf_nr];
+                const float* es[conv_bwf_mr];
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bwf_nr; ++j) xs[j] = b.x[i] + o[j];
+                TYPENET_CONV_UNROLL
+                for (int m = 0; m < conv_bwf_mr; ++m) es[m] = b.dy + std::size_t(i) * b.dy_image_stride + erow[m];
+                for (int s = 0; s < b.steps; ++s) {
+                    const std::size_t p = std::size_t(s) * Vec::width;
+                    Vec xv[conv_bwf_nr];
+                    TYPENET_CONV_UNROLL
+                    for (int j = 0; j < conv_bwf_nr; ++j) xv[j] = Vec::load(xs[j] + p);
+                    TYPENET_CONV_UNROLL
+                    for (int m = 0; m < conv_bwf_mr; ++m) {
+                        const Vec d = Vec::load(es[m] + p);
+                        TYPENET_CONV_UNROLL
+                        for (int j = 0; j < conv_bwf_nr; ++j) acc[m][j] = Vec::fmadd(d, xv[j], acc[m][j]);
+                    }
+                }
+            }
+            TYPENET_CONV_UNROLL
+            for (int m = 0; m < conv_bwf_mr; ++m) {
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bwf_nr; ++j)
+                    if (m < mr && j < nr)
+                        b.dw[(r0 + std::size_t(m)) * std::size_t(K) + std::size_t(k0 + j)] = Vec::sum(acc[m][j]);
+            }
+        }
+    }
+}
