@@ -66,7 +66,9 @@ struct ConvBwf {
 }  // namespace typenet::cpu_kernels
 
 // Complete unrolling of the register-tile loops keeps the accumulators in registers.
-#if defined(__clang__)
+#if defined(__CUDACC__)
+#define TYPENET_CONV_UNROLL _Pragma("unroll")
+#elif defined(__clang__)
 #define TYPENET_CONV_UNROLL _Pragma("clang loop unroll(full)")
 #elif defined(__GNUC__)
 #define TYPENET_CONV_UNROLL _Pragma("GCC unroll 32")
