@@ -66,8 +66,7 @@ struct ConvBwf {
 }  // namespace typenet::cpu_kernels
 
 // Complete unrolling of the register-tile loops keeps the accumulators in registers.
-#if defined(__CUDACC__)
-#define TYPENET_CONV_UNROLL _Pragma("unroll")
+#if defined(TYPENET_CONV_UNROLL)
 #elif defined(__clang__)
 #define TYPENET_CONV_UNROLL _Pragma("clang loop unroll(full)")
 #elif defined(__GNUC__)
@@ -76,5 +75,14 @@ struct ConvBwf {
 #define TYPENET_CONV_UNROLL
 #endif
 
+// nvcc's front end does not know GCC's unroll pragma (warning 1675) but
+// passes it on to the host compiler, which does.
+#if defined(__CUDACC__)
+#pragma nv_diagnostic push
+#pragma nv_diag_suppress 1675
+#endif
 #define TYPENET_ISA_BODY "conv_direct_body.hpp"
 #include "foreach_isa.hpp"
+#if defined(__CUDACC__)
+#pragma nv_diagnostic pop
+#endif
