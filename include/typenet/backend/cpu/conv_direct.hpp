@@ -251,13 +251,8 @@ inline void conv2d_direct_backward_data(const Cpu& be, const Conv2dGeometry& g, 
         float* d = scratch + t * per_thread;  // (group, C_out, Pd): only dy's own positions are ever written
         if (first) std::fill(d, d + per_thread, 0.0f);
         const std::size_t i0 = item * p.group, images = std::min(p.group, g.n - i0);
-        for (std::size_t i = 0; i < images; ++i)
-            for (std::size_t co = 0; co < g.c_out; ++co) {
-                const float* src = dy + ((i0 + i) * g.c_out + co) * p.P;
-                float* dst = d + (i * g.c_out + co) * p.Pd + p.lead;
-                for (std::size_t oh = 0; oh < g.out_h; ++oh)
-                    std::memcpy(dst + oh * g.w, src + oh * g.out_w, g.out_w * sizeof(float));
-            }
+        TYPENET_ISA_CALL(be.isa(), conv_widen, dy + i0 * g.c_out * p.P, images * g.c_out, g.out_h, int(g.out_w),
+                         d + p.lead, g.w, p.Pd);
         cpu_kernels::ConvColumn col[conv_column_batch];
         int count = 0;
         for (std::size_t i = 0; i < images; ++i)
@@ -315,34 +310,33 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
         const float* xs[conv_max_chunk];
         for (std::size_t i = 0; i < images; ++i) {
             xs[i] = i0 + i + 1 == g.n ? x_last : x + (i0 + i) * x_image;
-            for (std::size_t r = 0; r < rows; ++r) {
-                const float* src = dy + ((i0 + i) * g.c_out + r0 + r) * p.P;
-                float* dst = e + (i * group_rows + r) * p.Pw;
-                for (std::size_t oh = 0; oh < g.out_h; ++oh)
-                    std::memcpy(dst + oh * g.w, src + oh * g.out_w, g.out_w * sizeof(float));
-            }
+            TYPENET_ISA_CALL(be.isa(), conv_widen, dy + ((i0 + i) * g.c_out + r0) * p.P, rows, g.out_h,
+                             int(g.out_w), e + i * group_rows * p.Pw, g.w, p.Pw);
         }
         const cpu_kernels::ConvBwf b{xs,   e,  group_rows * p.Pw, p.Pw, int(images), int(p.vpf), rows,
                                      off, int(p.Kf), part + r0 * p.Kf};
         TYPENET_ISA_CALL(be.isa(), conv_bwf, b);
         float* part_db = part + g.c_out * p.Kf;
-        for (std::size_t r = 0; r < rows; ++r) {
-            float s = 0.0f;
-            for (std::size_t i = 0; i < images; ++i) {
-                const float* src = dy + ((i0 + i) * g.c_out + r0 + r) * p.P;
-                for (std::size_t q = 0; q < p.P; ++q) s += src[q];
-            }
-            part_db[r0 + r] = s;
-        }
+        for (std::size_t r = 0; r < rows; ++r)  // the wide rows: their junk columns are zero
+            part_db[r0 + r] = TYPENET_ISA_CALL(be.isa(), conv_rows_sum, e + r * p.Pw, group_rows * p.Pw,
+                                               int(images), p.Pw);
     });
 
     // dw and db: the chunks' partials added in chunk order.
     const std::size_t n_dw = g.c_out * p.Kf, total = n_dw + (db ? g.c_out : 0);
     parallel_items(be, total, p.chunks, [&](std::size_t begin, std::size_t end) {
-        for (std::size_t e = begin; e < end; ++e) {
-            float s = partials[e];
-            for (std::size_t c = 1; c < p.chunks; ++c) s += partials[c * p.partial + e];
-            (e < n_dw ? dw[e] : db[e - n_dw]) = s;
+        // out[0, count) = partial values [from, from + count) summed over chunks; vectorises along them.
+        const auto reduce = [&](float* out, std::size_t from, std::size_t count) {
+            std::memcpy(out, partials + from, count * sizeof(float));
+            for (std::size_t c = 1; c < p.chunks; ++c) {
+                const float* part = partials + c * p.partial + from;
+                for (std::size_t e = 0; e < count; ++e) out[e] += part[e];
+            }
+        };
+        if (begin < n_dw) reduce(dw + begin, begin, std::min(end, n_dw) - begin);
+        if (db && end > n_dw) {
+            const std::size_t from = std::max(begin, n_dw);
+            reduce(db + (from - n_dw), from, end - from);
         }
     });
 }

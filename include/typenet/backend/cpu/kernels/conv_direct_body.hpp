@@ -123,3 +123,26 @@ inline void conv_bwf(const ConvBwf& b) {
         }
     }
 }
+
+/// Copies `planes` planes of rows x width floats (packed, as NCHW stores
+/// them) into rows of `stride` floats, planes `plane` floats apart: dy into
+/// the wide layouts. Rows are a few floats, too short for memcpy calls.
+inline void conv_widen(const float* src, std::size_t planes, std::size_t rows, int width, float* dst,
+                       std::size_t stride, std::size_t plane) {
+    for (std::size_t c = 0; c < planes; ++c, dst += plane)
+        for (std::size_t r = 0; r < rows; ++r, src += width) {
+            float* d = dst + r * stride;
+            int i = 0;
+            for (; i + Vec::width <= width; i += Vec::width) Vec::store(d + i, Vec::load(src + i));
+            if (i < width) Vec::store_n(d + i, Vec::load_n(src + i, width - i), width - i);
+        }
+}
+
+/// The sum of `count` rows of `len` floats (a multiple of the width), rows
+/// `stride` floats apart, in a fixed order.
+inline float conv_rows_sum(const float* p, std::size_t stride, int count, std::size_t len) {
+    Vec s = Vec::zero();
+    for (int r = 0; r < count; ++r, p += stride)
+        for (std::size_t i = 0; i < len; i += Vec::width) s = Vec::add(s, Vec::load(p + i));
+    return Vec::sum(s);
+}
