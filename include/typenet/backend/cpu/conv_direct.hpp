@@ -9,9 +9,10 @@
 // atomic counter, and the kernel path is be.isa().
 //   forward:         y_wide[co][p'] = sum_k w[co][k] x[ci][p' + ki*W + kj];
 //                    only lanes with ow < out_w are stored, + bias, ReLU.
-//   backward-data:   the same kernel on dy placed in zeroed W-wide rows with
-//                    kh zero rows above: dx[ci][q] = sum w * dyw[co][q - ki*W - kj]
-//                    (the wrap-around reads land on zero junk columns).
+//   backward-data:   the transposed GEMM C[(ci,ki,kj)][p'] = sum_co w * dyw[co][p']
+//                    on dy in W-wide rows (junk columns zero), each tile added
+//                    straight into dx[ci][p' + ki*W + kj] (col2im in registers):
+//                    only the useful products, unlike a full convolution.
 //   backward-filter: dw[co][k] = sum_images sum_p' dyw[co][p'] x[ci][p' + off(k)],
 //                    per fixed chunk of images (by n alone), reduced in chunk
 //                    order: bit-identical for any thread count.
@@ -65,11 +66,8 @@ struct ConvDirectPlan {
     std::size_t x_last;    // padded copy of the last image: its vectors read up to V + kw past the end
     std::size_t packed_f;  // forward packed weights
     std::size_t packed_b;  // backward-data packed weights
-    std::size_t lead;      // backward-data: zeros before dy's first row (kh rows)
-    std::size_t Pd;        // backward-data: one padded dy plane
-    std::size_t vpb;       // backward-data: pixel vectors per dx plane
     std::size_t group;     // backward-data: images per work item
-    std::size_t Pw;        // backward-filter: one wide dy plane (vpf*V)
+    std::size_t Pw;        // one wide dy plane (vpf*V), junk columns and tail zero
     std::size_t chunk;     // backward-filter: images per chunk (fixed by the geometry)
     std::size_t chunks;
     std::size_t partial;   // backward-filter: one chunk's dw and db
@@ -93,11 +91,8 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.x_last = conv_round16(g.c_in * p.HW + p.V + g.kw + 16);
     const auto rows = std::size_t(p.tile.rows);
     p.packed_f = conv_ceil_div(g.c_out, rows) * rows * p.Kf;
-    p.packed_b = conv_ceil_div(g.c_in, rows) * rows * p.Kb;
-    p.lead = g.kh * g.w;
-    p.vpb = conv_ceil_div(p.HW, p.V);
-    p.Pd = conv_round16(p.lead + p.vpb * p.V);
-    p.group = std::clamp<std::size_t>(conv_ceil_div(conv_column_batch, p.vpb), 1, 16);
+    p.packed_b = conv_ceil_div(p.Kf, rows) * rows * g.c_out;
+    p.group = std::clamp<std::size_t>(conv_ceil_div(conv_column_batch, p.vpf), 1, 16);
     p.Pw = p.vpf * p.V;
     // A chunk's dy rows of one backward-filter row block (4 channels) stay
     // within 16 KB of L1 while every tap block reads them.
@@ -106,7 +101,8 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.partial = conv_round16(g.c_out * p.Kf + g.c_out);
     p.bwf_rows = conv_ceil_div(g.c_out, std::size_t(p.tile.bwf_rows)) * std::size_t(p.tile.bwf_rows);
     p.ws_forward = p.packed_f + conv_round16(p.Kf) + p.x_last;
-    p.ws_backward_data = p.packed_b + conv_round16(p.Kb) + p.threads * conv_round16(p.group * g.c_out * p.Pd);
+    p.ws_backward_data = p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) +
+                         p.threads * conv_round16(p.group * g.c_out * p.Pw);
     p.ws_backward_filter = conv_round16(p.Kf) + p.x_last + p.chunks * p.partial +
                            p.threads * conv_round16(p.chunk * p.bwf_rows * p.Pw);
     return p;
@@ -187,7 +183,7 @@ inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const 
     conv_pack(g.c_out, p.Kf, mr, packed, [&](std::size_t co, std::size_t k) { return w[co * p.Kf + k]; });
     const int* off = conv_forward_offsets(g, p, workspace + p.packed_f);
     const float* x_last = conv_last_image(g, p, x, workspace + p.packed_f + conv_round16(p.Kf));
-    const cpu_kernels::ConvGemm a{packed, off, int(p.Kf), g.c_out, p.P, bias, relu};
+    const cpu_kernels::ConvGemm a{packed, off, int(p.Kf), g.c_out, p.P, bias, relu, nullptr, nullptr};
 
     // Items: runs of whole column batches over all images' pixel vectors.
     const std::size_t columns = g.n * p.vpf, batch = conv_column_batch;
@@ -235,34 +231,39 @@ inline void conv2d_direct_backward_data(const Cpu& be, const Conv2dGeometry& g, 
     const ConvDirectPlan p = conv_direct_plan(be, g);
     const auto mr = std::size_t(p.tile.rows);
     float* packed = workspace;
-    // Rows are input channels; tap k = (co, ki, kj) reads dyw[co][q - ki*W - kj].
-    conv_pack(g.c_in, p.Kb, mr, packed, [&](std::size_t ci, std::size_t k) {
-        return w[((k / p.khw) * g.c_in + ci) * p.khw + k % p.khw];
+    // Rows are (ci, ki, kj), K runs over output channels.
+    conv_pack(p.Kf, g.c_out, mr, packed, [&](std::size_t r, std::size_t co) {
+        return w[(co * g.c_in + r / p.khw) * p.khw + r % p.khw];
     });
-    int* off = conv_int_table(workspace + p.packed_b, p.Kb);
-    for (std::size_t co = 0, k = 0; co < g.c_out; ++co)
+    float* at = workspace + p.packed_b;
+    int* off = conv_int_table(at, g.c_out);
+    for (std::size_t co = 0; co < g.c_out; ++co) off[co] = int(co * p.Pw);
+    at += conv_round16(g.c_out);
+    int* base = conv_int_table(at, p.Kf);
+    int* shift = conv_int_table(at + conv_round16(p.Kf), p.Kf);
+    for (std::size_t ci = 0, r = 0; ci < g.c_in; ++ci)
         for (std::size_t ki = 0; ki < g.kh; ++ki)
-            for (std::size_t kj = 0; kj < g.kw; ++kj) off[k++] = int(co * p.Pd + p.lead - ki * g.w - kj);
-    float* scratch = workspace + p.packed_b + conv_round16(p.Kb);
-    const std::size_t per_thread = conv_round16(p.group * g.c_out * p.Pd);
-    const cpu_kernels::ConvGemm a{packed, off, int(p.Kb), g.c_in, p.HW, nullptr, false};
+            for (std::size_t kj = 0; kj < g.kw; ++kj, ++r) base[r] = int(ci * p.HW), shift[r] = int(ki * g.w + kj);
+    float* scratch = at + 2 * conv_round16(p.Kf);
+    const std::size_t per_thread = conv_round16(p.group * g.c_out * p.Pw);
+    const cpu_kernels::ConvGemm a{packed, off, int(g.c_out), p.Kf, 0, nullptr, false, base, shift};
 
     conv_run_items(be, conv_ceil_div(g.n, p.group), [&](std::size_t t, std::size_t item, bool first) {
-        float* d = scratch + t * per_thread;  // (group, C_out, Pd): only dy's own positions are ever written
+        float* d = scratch + t * per_thread;  // (group, C_out, Pw): only dy's own positions are ever written
         if (first) std::fill(d, d + per_thread, 0.0f);
         const std::size_t i0 = item * p.group, images = std::min(p.group, g.n - i0);
-        TYPENET_ISA_CALL(be.isa(), conv_widen, dy + i0 * g.c_out * p.P, images * g.c_out, g.out_h, int(g.out_w),
-                         d + p.lead, g.w, p.Pd);
+        TYPENET_ISA_CALL(be.isa(), conv_widen, dy + i0 * g.c_out * p.P, images * g.c_out, g.out_h, int(g.out_w), d,
+                         g.w, p.Pw);
+        std::fill(dx + i0 * g.c_in * p.HW, dx + (i0 + images) * g.c_in * p.HW, 0.0f);
         cpu_kernels::ConvColumn col[conv_column_batch];
         int count = 0;
         for (std::size_t i = 0; i < images; ++i)
-            for (std::size_t v = 0; v < p.vpb; ++v) {
+            for (std::size_t v = 0; v < p.vpf; ++v) {
                 cpu_kernels::ConvColumn& cl = col[count++];
-                cl.src = d + i * g.c_out * p.Pd + v * p.V;
+                cl.src = d + i * g.c_out * p.Pw + v * p.V;
                 cl.dst = dx + (i0 + i) * g.c_in * p.HW + v * p.V;
-                cl.count = int(std::min(p.V, p.HW - v * p.V));
+                cl.count = int(p.HW - v * p.V);  // lanes left in the plane; the tile clips each row's shift
                 cl.gather = false;
-                for (int l = 0; l < int(p.V); ++l) cl.idx[l] = l;
                 if (count == conv_column_batch) {
                     TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
                     count = 0;

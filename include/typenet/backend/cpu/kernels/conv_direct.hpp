@@ -38,7 +38,9 @@ struct ConvColumn {
 
 /// The A side of a shifted GEMM: weights packed as [row block][k][rows
 /// per tile] (zero rows past `rows`), K input offsets, per-row bias (or null)
-/// and ReLU applied before the store.
+/// and ReLU applied before the store. With `shift` set the tile adds instead
+/// (backward-data's col2im): row r's values go to dst + base[r] + shift[r],
+/// lanes below count - shift[r] only (count: the lanes left in the plane).
 struct ConvGemm {
     const float* packed;
     const int* off;
@@ -47,6 +49,8 @@ struct ConvGemm {
     std::size_t dst_stride;
     const float* bias;
     bool relu;
+    const int* base;
+    const int* shift;
 };
 
 /// Backward-filter over one chunk of images and a group of output channels:

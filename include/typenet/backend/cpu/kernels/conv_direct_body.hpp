@@ -43,22 +43,42 @@ inline void conv_gemm_tile(const ConvGemm& a, std::size_t row0, const ConvColumn
     }
     const std::size_t left = a.rows - row0;
     const int mr = left < std::size_t(conv_mr) ? int(left) : conv_mr;
+    if (a.shift) {  // add into dx: row r is (ci, tap), shifted by the tap's offset
+        TYPENET_CONV_UNROLL
+        for (int m = 0; m < conv_mr; ++m) {
+            if (m < mr) {
+                const int base = a.base[row0 + std::size_t(m)], shift = a.shift[row0 + std::size_t(m)];
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_nr; ++j) {
+                    const int n = j < ncols ? col[j].count - shift : 0;
+                    if (n > 0) {
+                        float* d = col[j].dst + base + shift;
+                        if (n >= Vec::width)
+                            Vec::store(d, Vec::add(Vec::load(d), acc[m][j]));
+                        else
+                            Vec::store_n(d, Vec::add(Vec::load_n(d, n), acc[m][j]), n);
+                    }
+                }
+            }
+        }
+        return;
+    }
     typename Vec::Perm perm[conv_nr];
     TYPENET_CONV_UNROLL
     for (int j = 0; j < conv_nr; ++j) perm[j] = Vec::perm(col[j < ncols ? j : 0].idx);
     TYPENET_CONV_UNROLL
     for (int m = 0; m < conv_mr; ++m) {
         if (m < mr) {
-        const Vec b = Vec::set1(a.bias ? a.bias[row0 + std::size_t(m)] : 0.0f);
-        TYPENET_CONV_UNROLL
-        for (int j = 0; j < conv_nr; ++j) {
-            if (j < ncols) {
-                Vec v = a.bias ? Vec::add(acc[m][j], b) : acc[m][j];
-                if (a.relu) v = Vec::max(Vec::zero(), v);  // zero first: a NaN stays NaN
-                if (col[j].gather) v = Vec::permute(v, perm[j]);
-                Vec::store_n(col[j].dst + (row0 + std::size_t(m)) * a.dst_stride, v, col[j].count);
+            const Vec b = Vec::set1(a.bias ? a.bias[row0 + std::size_t(m)] : 0.0f);
+            TYPENET_CONV_UNROLL
+            for (int j = 0; j < conv_nr; ++j) {
+                if (j < ncols) {
+                    Vec v = a.bias ? Vec::add(acc[m][j], b) : acc[m][j];
+                    if (a.relu) v = Vec::max(Vec::zero(), v);  // zero first: a NaN stays NaN
+                    if (col[j].gather) v = Vec::permute(v, perm[j]);
+                    Vec::store_n(col[j].dst + (row0 + std::size_t(m)) * a.dst_stride, v, col[j].count);
+                }
             }
-        }
         }
     }
 }
