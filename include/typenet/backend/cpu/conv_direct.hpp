@@ -54,8 +54,8 @@ constexpr std::size_t conv_ceil_div(std::size_t a, std::size_t b) { return (a + 
 // Column batch handed to the kernels at a time: a multiple of every path's
 // columns per tile (2, 3).
 inline constexpr int conv_column_batch = 24;
-// Backward-filter: images per chunk at most (their x pointers live on the stack).
-inline constexpr std::size_t conv_max_chunk = 32;
+// Backward-filter: images per L1 block at most (their x pointers live on the stack).
+inline constexpr std::size_t conv_max_block = 32;
 
 // Every size the three ops derive from the geometry and the kernel path.
 struct ConvDirectPlan {
@@ -68,8 +68,9 @@ struct ConvDirectPlan {
     std::size_t packed_b;  // backward-data packed weights
     std::size_t group;     // backward-data: images per work item
     std::size_t Pw;        // one wide dy plane (vpf*V), junk columns and tail zero
-    std::size_t chunk;     // backward-filter: images per chunk (fixed by the geometry)
+    std::size_t chunk;     // backward-filter: images per chunk (fixed by the geometry and n)
     std::size_t chunks;
+    std::size_t block;     // backward-filter: images per L1 block within a chunk
     std::size_t partial;   // backward-filter: one chunk's dw and db
     std::size_t bwf_rows;  // backward-filter: C_out rounded up to whole row blocks
     // workspace floats of each op
@@ -94,17 +95,21 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.packed_b = conv_ceil_div(p.Kf, rows) * rows * g.c_out;
     p.group = std::clamp<std::size_t>(conv_ceil_div(conv_column_batch, p.vpf), 1, 16);
     p.Pw = p.vpf * p.V;
-    // A chunk's dy rows of one backward-filter row block (4 channels) stay
-    // within 16 KB of L1 while every tap block reads them.
-    p.chunk = std::clamp<std::size_t>(1024 / p.Pw, 1, conv_max_chunk);
+    // Backward-filter: about 8 chunks, each of at least 32 vector steps per
+    // position so the horizontal sums stay rare; within a chunk, blocks of
+    // images whose dy rows of one row block (4 channels) fit 16 KB of L1
+    // while every tap block reads them.
+    p.chunk = std::min(g.n, std::max(conv_ceil_div(g.n, 8), conv_ceil_div(32, p.vpf)));
     p.chunks = conv_ceil_div(g.n, p.chunk);
+    const std::size_t fit = std::clamp<std::size_t>(1024 / p.Pw, 1, conv_max_block);
+    p.block = conv_ceil_div(p.chunk, conv_ceil_div(p.chunk, fit));
     p.partial = conv_round16(g.c_out * p.Kf + g.c_out);
     p.bwf_rows = conv_ceil_div(g.c_out, std::size_t(p.tile.bwf_rows)) * std::size_t(p.tile.bwf_rows);
     p.ws_forward = p.packed_f + conv_round16(p.Kf) + p.x_last;
     p.ws_backward_data = p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) +
                          p.threads * conv_round16(p.group * g.c_out * p.Pw);
     p.ws_backward_filter = conv_round16(p.Kf) + p.x_last + p.chunks * p.partial +
-                           p.threads * conv_round16(p.chunk * p.bwf_rows * p.Pw);
+                           p.threads * conv_round16(p.block * p.bwf_rows * p.Pw);
     return p;
 }
 
@@ -291,7 +296,7 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
     const float* x_last = conv_last_image(g, p, x, workspace + conv_round16(p.Kf));
     float* partials = workspace + conv_round16(p.Kf) + p.x_last;  // per chunk: dw (C_out, Kf), then db
     float* scratch = partials + p.chunks * p.partial;
-    const std::size_t per_thread = conv_round16(p.chunk * p.bwf_rows * p.Pw);
+    const std::size_t per_thread = conv_round16(p.block * p.bwf_rows * p.Pw);
 
     // Items: (chunk, group of output channels). Groups only split the work:
     // every partial value is computed the same way whatever the grouping.
@@ -304,23 +309,28 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
     conv_run_items(be, p.chunks * groups, [&](std::size_t t, std::size_t item, bool first) {
         const std::size_t c = item / groups, r0 = item % groups * group_rows;
         const std::size_t rows = std::min(group_rows, g.c_out - r0);
-        const std::size_t i0 = c * p.chunk, images = std::min(p.chunk, g.n - i0);
-        float* e = scratch + t * per_thread;  // (images, group_rows, Pw): zero junk columns and tail
+        const std::size_t c0 = c * p.chunk, c1 = std::min(g.n, c0 + p.chunk);
+        float* e = scratch + t * per_thread;  // (block, group_rows, Pw): zero junk columns and tail
         if (first) std::fill(e, e + per_thread, 0.0f);
         float* part = partials + c * p.partial;
-        const float* xs[conv_max_chunk];
-        for (std::size_t i = 0; i < images; ++i) {
-            xs[i] = i0 + i + 1 == g.n ? x_last : x + (i0 + i) * x_image;
-            TYPENET_ISA_CALL(be.isa(), conv_widen, dy + ((i0 + i) * g.c_out + r0) * p.P, rows, g.out_h,
-                             int(g.out_w), e + i * group_rows * p.Pw, g.w, p.Pw);
-        }
-        const cpu_kernels::ConvBwf b{xs,   e,  group_rows * p.Pw, p.Pw, int(images), int(p.vpf), rows,
-                                     off, int(p.Kf), part + r0 * p.Kf};
-        TYPENET_ISA_CALL(be.isa(), conv_bwf, b);
         float* part_db = part + g.c_out * p.Kf;
-        for (std::size_t r = 0; r < rows; ++r)  // the wide rows: their junk columns are zero
-            part_db[r0 + r] = TYPENET_ISA_CALL(be.isa(), conv_rows_sum, e + r * p.Pw, group_rows * p.Pw,
-                                               int(images), p.Pw);
+        const float* xs[conv_max_block];
+        for (std::size_t i0 = c0; i0 < c1; i0 += p.block) {  // blocks in order: later ones add
+            const std::size_t images = std::min(p.block, c1 - i0);
+            for (std::size_t i = 0; i < images; ++i) {
+                xs[i] = i0 + i + 1 == g.n ? x_last : x + (i0 + i) * x_image;
+                TYPENET_ISA_CALL(be.isa(), conv_widen, dy + ((i0 + i) * g.c_out + r0) * p.P, rows, g.out_h,
+                                 int(g.out_w), e + i * group_rows * p.Pw, g.w, p.Pw);
+            }
+            const cpu_kernels::ConvBwf b{xs,  e,          group_rows * p.Pw, p.Pw, int(images), int(p.vpf), rows,
+                                         off, int(p.Kf), part + r0 * p.Kf,   i0 > c0};
+            TYPENET_ISA_CALL(be.isa(), conv_bwf, b);
+            for (std::size_t r = 0; r < rows; ++r) {  // the wide rows: their junk columns are zero
+                const float sum = TYPENET_ISA_CALL(be.isa(), conv_rows_sum, e + r * p.Pw, group_rows * p.Pw,
+                                                   int(images), p.Pw);
+                part_db[r0 + r] = i0 > c0 ? part_db[r0 + r] + sum : sum;
+            }
+        }
     });
 
     // dw and db: the chunks' partials added in chunk order.

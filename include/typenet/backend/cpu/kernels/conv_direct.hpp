@@ -64,7 +64,8 @@ struct ConvBwf {
     std::size_t rows;
     const int* off;
     int K;
-    float* dw;  // (rows, K), overwritten
+    float* dw;        // (rows, K)
+    bool accumulate;  // add to dw instead of overwriting it
 };
 
 }  // namespace typenet::cpu_kernels

@@ -137,8 +137,10 @@ inline void conv_bwf(const ConvBwf& b) {
             for (int m = 0; m < conv_bwf_mr; ++m) {
                 TYPENET_CONV_UNROLL
                 for (int j = 0; j < conv_bwf_nr; ++j)
-                    if (m < mr && j < nr)
-                        b.dw[(r0 + std::size_t(m)) * std::size_t(K) + std::size_t(k0 + j)] = Vec::sum(acc[m][j]);
+                    if (m < mr && j < nr) {
+                        float& out = b.dw[(r0 + std::size_t(m)) * std::size_t(K) + std::size_t(k0 + j)];
+                        out = b.accumulate ? out + Vec::sum(acc[m][j]) : Vec::sum(acc[m][j]);
+                    }
             }
         }
     }
