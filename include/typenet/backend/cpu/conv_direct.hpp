@@ -9,7 +9,7 @@
 // atomic counter, and the kernel path is be.isa().
 //   forward:         y_wide[co][p'] = sum_k w[co][k] x[ci][p' + ki*W + kj];
 //                    only lanes with ow < out_w are stored, + bias, ReLU.
-//   backward-data:   the transposed GEMM C[(ci,ki,kj)][p'] = sum_co w * dyw[co][p']
+//   backward-data:   the transposed GEMM C[(ki,kj,ci)][p'] = sum_co w * dyw[co][p']
 //                    on dy in W-wide rows (junk columns zero), each tile added
 //                    straight into dx[ci][p' + ki*W + kj] (col2im in registers):
 //                    only the useful products, unlike a full convolution.
@@ -236,9 +236,11 @@ inline void conv2d_direct_backward_data(const Cpu& be, const Conv2dGeometry& g, 
     const ConvDirectPlan p = conv_direct_plan(be, g);
     const auto mr = std::size_t(p.tile.rows);
     float* packed = workspace;
-    // Rows are (ci, ki, kj), K runs over output channels.
+    // Rows are (ki, kj, ci), tap-major, so one tile's rows add into different
+    // dx planes: rows of one plane overlap, and a load that overlaps a store
+    // still in flight waits for it. K runs over output channels.
     conv_pack(p.Kf, g.c_out, mr, packed, [&](std::size_t r, std::size_t co) {
-        return w[(co * g.c_in + r / p.khw) * p.khw + r % p.khw];
+        return w[(co * g.c_in + r % g.c_in) * p.khw + r / g.c_in];
     });
     float* at = workspace + p.packed_b;
     int* off = conv_int_table(at, g.c_out);
@@ -246,9 +248,9 @@ inline void conv2d_direct_backward_data(const Cpu& be, const Conv2dGeometry& g, 
     at += conv_round16(g.c_out);
     int* base = conv_int_table(at, p.Kf);
     int* shift = conv_int_table(at + conv_round16(p.Kf), p.Kf);
-    for (std::size_t ci = 0, r = 0; ci < g.c_in; ++ci)
-        for (std::size_t ki = 0; ki < g.kh; ++ki)
-            for (std::size_t kj = 0; kj < g.kw; ++kj, ++r) base[r] = int(ci * p.HW), shift[r] = int(ki * g.w + kj);
+    for (std::size_t ki = 0, r = 0; ki < g.kh; ++ki)
+        for (std::size_t kj = 0; kj < g.kw; ++kj)
+            for (std::size_t ci = 0; ci < g.c_in; ++ci, ++r) base[r] = int(ci * p.HW), shift[r] = int(ki * g.w + kj);
     float* scratch = at + 2 * conv_round16(p.Kf);
     const std::size_t per_thread = conv_round16(p.group * g.c_out * p.Pw);
     const cpu_kernels::ConvGemm a{packed, off, int(g.c_out), p.Kf, 0, nullptr, false, base, shift};
