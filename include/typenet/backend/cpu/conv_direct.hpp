@@ -97,11 +97,11 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.Pw = p.vpf * p.V;
     // Backward-filter: about 8 chunks, each of at least 32 vector steps per
     // position so the horizontal sums stay rare; within a chunk, blocks of
-    // images whose dy rows of one row block (4 channels) fit 16 KB of L1
+    // images whose dy rows (2048 floats per channel; 48 KB for a 6-channel row block) stay in L1
     // while every tap block reads them.
     p.chunk = std::min(g.n, std::max(conv_ceil_div(g.n, 8), conv_ceil_div(32, p.vpf)));
     p.chunks = conv_ceil_div(g.n, p.chunk);
-    const std::size_t fit = std::clamp<std::size_t>(1024 / p.Pw, 1, conv_max_block);
+    const std::size_t fit = std::clamp<std::size_t>(2048 / p.Pw, 1, conv_max_block);
     p.block = conv_ceil_div(p.chunk, conv_ceil_div(p.chunk, fit));
     p.partial = conv_round16(g.c_out * p.Kf + g.c_out);
     p.bwf_rows = conv_ceil_div(g.c_out, std::size_t(p.tile.bwf_rows)) * std::size_t(p.tile.bwf_rows);

@@ -6,7 +6,7 @@
 // registers (32 zmm, 16 ymm, 16 xmm), and each step must load fewer values
 // than it multiplies, so the FMA units set the pace.
 #if TYPENET_ISA == 2
-inline constexpr int conv_mr = 8, conv_nr = 3, conv_bwf_mr = 4, conv_bwf_nr = 6;
+inline constexpr int conv_mr = 8, conv_nr = 3, conv_bwf_mr = 6, conv_bwf_nr = 4;
 #elif TYPENET_ISA == 1
 inline constexpr int conv_mr = 4, conv_nr = 3, conv_bwf_mr = 4, conv_bwf_nr = 3;
 #else
