@@ -13,11 +13,16 @@
 //                    on dy in W-wide rows (junk columns zero), each tile added
 //                    straight into dx[ci][p' + ki*W + kj] (col2im in registers):
 //                    only the useful products, unlike a full convolution.
-//   backward-filter: dw[co][k] = sum_images sum_p' dyw[co][p'] x[ci][p' + off(k)],
-//                    per fixed chunk of images (by n alone), reduced in chunk
-//                    order: bit-identical for any thread count.
-// Inputs are assumed finite: junk lanes read real neighbouring values, which
-// backward-filter multiplies by zero (0 * inf would be NaN).
+//   backward-filter: dw^T[k][co] = sum_images sum_p x[ci][pos(p) + off(k)] dy^T[p][co]
+//                    with vectors along co (dy transposed per image, so no
+//                    horizontal sums and no junk positions); with few taps
+//                    (K = c_in*kh*kw < 64, where the transpose would dominate)
+//                    dw[co][k] = sum dyw[co][p'] x[ci][p' + off(k)] with vectors
+//                    along wide positions instead. Either way per fixed chunk
+//                    of images (by n alone), reduced in chunk order:
+//                    bit-identical for any thread count.
+// Inputs are assumed finite: the few-taps backward-filter multiplies junk
+// lanes' real neighbouring values by zero (0 * inf would be NaN).
 #pragma once
 
 #include <algorithm>
@@ -51,11 +56,14 @@ namespace cpu_detail {
 constexpr std::size_t conv_round16(std::size_t v) { return (v + 15) / 16 * 16; }
 constexpr std::size_t conv_ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
+// Backward-filter with fewer taps than this uses the wide-position kernel.
+inline constexpr std::size_t conv_bwf_transpose_min_taps = 64;
+// Few-taps backward-filter: images per L1 block at most (their x pointers live on the stack).
+inline constexpr std::size_t conv_max_block = 32;
+
 // Column batch handed to the kernels at a time: a multiple of every path's
 // columns per tile (2, 3).
 inline constexpr int conv_column_batch = 24;
-// Backward-filter: images per L1 block at most (their x pointers live on the stack).
-inline constexpr std::size_t conv_max_block = 32;
 
 // Every size the three ops derive from the geometry and the kernel path.
 struct ConvDirectPlan {
@@ -68,11 +76,12 @@ struct ConvDirectPlan {
     std::size_t packed_b;  // backward-data packed weights
     std::size_t group;     // backward-data: images per work item
     std::size_t Pw;        // one wide dy plane (vpf*V), junk columns and tail zero
-    std::size_t chunk;     // backward-filter: images per chunk (fixed by the geometry and n)
+    std::size_t co_pad;    // backward-filter: C_out rounded up to 16
+    std::size_t chunk;     // backward-filter: images per chunk (fixed by n)
     std::size_t chunks;
-    std::size_t block;     // backward-filter: images per L1 block within a chunk
-    std::size_t partial;   // backward-filter: one chunk's dw and db
-    std::size_t bwf_rows;  // backward-filter: C_out rounded up to whole row blocks
+    std::size_t partial;   // backward-filter: one chunk's dw^T (Kf, co_pad) and db (co_pad)
+    bool few_taps;         // backward-filter: the wide-position kernel (Kf < conv_bwf_transpose_min_taps)
+    std::size_t w_chunk, w_chunks, w_block, w_partial, w_rows;  // its chunks, L1 blocks, partials, rows
     // workspace floats of each op
     std::size_t ws_forward, ws_backward_data, ws_backward_filter;
 };
@@ -95,21 +104,27 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.packed_b = conv_ceil_div(p.Kf, rows) * rows * g.c_out;
     p.group = std::clamp<std::size_t>(conv_ceil_div(conv_column_batch, p.vpf), 1, 16);
     p.Pw = p.vpf * p.V;
-    // Backward-filter: about 8 chunks, each of at least 32 vector steps per
-    // position so the horizontal sums stay rare; within a chunk, blocks of
-    // images whose dy rows (2048 floats per channel; 48 KB for a 6-channel row block) stay in L1
-    // while every tap block reads them.
-    p.chunk = std::min(g.n, std::max(conv_ceil_div(g.n, 8), conv_ceil_div(32, p.vpf)));
+    p.co_pad = conv_round16(g.c_out);
+    p.chunk = conv_ceil_div(g.n, std::min<std::size_t>(g.n, 8));  // 8 chunks, fixed by n
     p.chunks = conv_ceil_div(g.n, p.chunk);
+    p.partial = (p.Kf + 1) * p.co_pad;
+    // Few taps: about 8 chunks of at least 32 vector steps per position so
+    // horizontal sums stay rare; within a chunk, blocks of images whose wide
+    // dy rows (2048 floats per channel, 48 KB for a 6-channel row block) stay in L1.
+    p.few_taps = p.Kf < conv_bwf_transpose_min_taps;
+    p.w_chunk = std::min(g.n, std::max(conv_ceil_div(g.n, 8), conv_ceil_div(32, p.vpf)));
+    p.w_chunks = conv_ceil_div(g.n, p.w_chunk);
     const std::size_t fit = std::clamp<std::size_t>(2048 / p.Pw, 1, conv_max_block);
-    p.block = conv_ceil_div(p.chunk, conv_ceil_div(p.chunk, fit));
-    p.partial = conv_round16(g.c_out * p.Kf + g.c_out);
-    p.bwf_rows = conv_ceil_div(g.c_out, std::size_t(p.tile.bwf_rows)) * std::size_t(p.tile.bwf_rows);
+    p.w_block = conv_ceil_div(p.w_chunk, conv_ceil_div(p.w_chunk, fit));
+    p.w_partial = conv_round16(g.c_out * p.Kf + g.c_out);
+    p.w_rows = conv_ceil_div(g.c_out, std::size_t(p.tile.bww_rows)) * std::size_t(p.tile.bww_rows);
     p.ws_forward = p.packed_f + conv_round16(p.Kf) + p.x_last;
     p.ws_backward_data = p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) +
                          p.threads * conv_round16(p.group * g.c_out * p.Pw);
-    p.ws_backward_filter = conv_round16(p.Kf) + p.x_last + p.chunks * p.partial +
-                           p.threads * conv_round16(p.block * p.bwf_rows * p.Pw);
+    p.ws_backward_filter = p.few_taps ? conv_round16(p.Kf) + p.x_last + p.w_chunks * p.w_partial +
+                                            p.threads * conv_round16(p.w_block * p.w_rows * p.Pw)
+                                      : conv_round16(p.Kf) + conv_round16(p.P) + p.chunks * p.partial +
+                                            p.threads * conv_round16(p.P * p.co_pad);
     return p;
 }
 
@@ -162,6 +177,69 @@ inline const float* conv_last_image(const Conv2dGeometry& g, const ConvDirectPla
     std::memcpy(at, x + (g.n - 1) * size, size * sizeof(float));
     std::fill(at + size, at + p.x_last, 0.0f);
     return at;
+}
+
+// Backward-filter with few taps: vectors along wide positions, horizontal sums.
+inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p,
+                                          const float* x, const float* dy, float* dw, float* db, float* workspace) {
+    const int* off = conv_forward_offsets(g, p, workspace);
+    const float* x_last = conv_last_image(g, p, x, workspace + conv_round16(p.Kf));
+    float* partials = workspace + conv_round16(p.Kf) + p.x_last;  // per chunk: dw (C_out, Kf), then db
+    float* scratch = partials + p.w_chunks * p.w_partial;
+    const std::size_t per_thread = conv_round16(p.w_block * p.w_rows * p.Pw);
+
+    // Items: (chunk, group of output channels). Groups only split the work:
+    // every partial value is computed the same way whatever the grouping.
+    const auto mr = std::size_t(p.tile.bww_rows);
+    const std::size_t blocks = conv_ceil_div(g.c_out, mr);
+    const std::size_t want = std::clamp<std::size_t>(conv_ceil_div(4 * p.threads, p.w_chunks), 1, blocks);
+    const std::size_t group_rows = conv_ceil_div(blocks, want) * mr;
+    const std::size_t groups = conv_ceil_div(g.c_out, group_rows);
+    const std::size_t x_image = g.c_in * p.HW;
+    conv_run_items(be, p.w_chunks * groups, [&](std::size_t t, std::size_t item, bool first) {
+        const std::size_t c = item / groups, r0 = item % groups * group_rows;
+        const std::size_t rows = std::min(group_rows, g.c_out - r0);
+        const std::size_t c0 = c * p.w_chunk, c1 = std::min(g.n, c0 + p.w_chunk);
+        float* e = scratch + t * per_thread;  // (block, group_rows, Pw): zero junk columns and tail
+        if (first) std::fill(e, e + per_thread, 0.0f);
+        float* part = partials + c * p.w_partial;
+        float* part_db = part + g.c_out * p.Kf;
+        const float* xs[conv_max_block];
+        for (std::size_t i0 = c0; i0 < c1; i0 += p.w_block) {  // blocks in order: later ones add
+            const std::size_t images = std::min(p.w_block, c1 - i0);
+            for (std::size_t i = 0; i < images; ++i) {
+                xs[i] = i0 + i + 1 == g.n ? x_last : x + (i0 + i) * x_image;
+                TYPENET_ISA_CALL(be.isa(), conv_widen, dy + ((i0 + i) * g.c_out + r0) * p.P, rows, g.out_h,
+                                 int(g.out_w), e + i * group_rows * p.Pw, g.w, p.Pw);
+            }
+            const cpu_kernels::ConvBwfWide b{xs,  e,          group_rows * p.Pw, p.Pw, int(images), int(p.vpf), rows,
+                                         off, int(p.Kf), part + r0 * p.Kf,   i0 > c0};
+            TYPENET_ISA_CALL(be.isa(), conv_bwf_wide, b);
+            for (std::size_t r = 0; r < rows; ++r) {  // the wide rows: their junk columns are zero
+                const float sum = TYPENET_ISA_CALL(be.isa(), conv_rows_sum, e + r * p.Pw, group_rows * p.Pw,
+                                                   int(images), p.Pw);
+                part_db[r0 + r] = i0 > c0 ? part_db[r0 + r] + sum : sum;
+            }
+        }
+    });
+
+    // dw and db: the chunks' partials added in chunk order.
+    const std::size_t n_dw = g.c_out * p.Kf, total = n_dw + (db ? g.c_out : 0);
+    parallel_items(be, total, p.w_chunks, [&](std::size_t begin, std::size_t end) {
+        // out[0, count) = partial values [from, from + count) summed over chunks; vectorises along them.
+        const auto reduce = [&](float* out, std::size_t from, std::size_t count) {
+            std::memcpy(out, partials + from, count * sizeof(float));
+            for (std::size_t c = 1; c < p.w_chunks; ++c) {
+                const float* part = partials + c * p.w_partial + from;
+                for (std::size_t e = 0; e < count; ++e) out[e] += part[e];
+            }
+        };
+        if (begin < n_dw) reduce(dw + begin, begin, std::min(end, n_dw) - begin);
+        if (db && end > n_dw) {
+            const std::size_t from = std::max(begin, n_dw);
+            reduce(db + (from - n_dw), from, end - from);
+        }
+    });
 }
 
 }  // namespace cpu_detail
@@ -294,62 +372,59 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
         return;
     }
     const ConvDirectPlan p = conv_direct_plan(be, g);
+    if (p.few_taps) {
+        conv_backward_filter_few_taps(be, g, p, x, dy, dw, db, workspace);
+        return;
+    }
     const int* off = conv_forward_offsets(g, p, workspace);
-    const float* x_last = conv_last_image(g, p, x, workspace + conv_round16(p.Kf));
-    float* partials = workspace + conv_round16(p.Kf) + p.x_last;  // per chunk: dw (C_out, Kf), then db
+    int* xpos = conv_int_table(workspace + conv_round16(p.Kf), p.P);
+    for (std::size_t oh = 0, q = 0; oh < g.out_h; ++oh)
+        for (std::size_t ow = 0; ow < g.out_w; ++ow) xpos[q++] = int(oh * g.w + ow);
+    float* partials = workspace + conv_round16(p.Kf) + conv_round16(p.P);  // per chunk: dw^T, then db
     float* scratch = partials + p.chunks * p.partial;
-    const std::size_t per_thread = conv_round16(p.block * p.bwf_rows * p.Pw);
+    const std::size_t per_thread = conv_round16(p.P * p.co_pad);
 
-    // Items: (chunk, group of output channels). Groups only split the work:
-    // every partial value is computed the same way whatever the grouping.
+    // Items: (chunk, group of taps). Groups only split the work: every
+    // partial value is computed the same way whatever the grouping.
     const auto mr = std::size_t(p.tile.bwf_rows);
-    const std::size_t blocks = conv_ceil_div(g.c_out, mr);
+    const std::size_t blocks = conv_ceil_div(p.Kf, mr);
     const std::size_t want = std::clamp<std::size_t>(conv_ceil_div(4 * p.threads, p.chunks), 1, blocks);
-    const std::size_t group_rows = conv_ceil_div(blocks, want) * mr;
-    const std::size_t groups = conv_ceil_div(g.c_out, group_rows);
+    const std::size_t group_taps = conv_ceil_div(blocks, want) * mr;
+    const std::size_t groups = conv_ceil_div(p.Kf, group_taps);
     const std::size_t x_image = g.c_in * p.HW;
     conv_run_items(be, p.chunks * groups, [&](std::size_t t, std::size_t item, bool first) {
-        const std::size_t c = item / groups, r0 = item % groups * group_rows;
-        const std::size_t rows = std::min(group_rows, g.c_out - r0);
-        const std::size_t c0 = c * p.chunk, c1 = std::min(g.n, c0 + p.chunk);
-        float* e = scratch + t * per_thread;  // (block, group_rows, Pw): zero junk columns and tail
-        if (first) std::fill(e, e + per_thread, 0.0f);
+        const std::size_t c = item / groups, k0 = item % groups * group_taps;
+        const std::size_t taps = std::min(group_taps, p.Kf - k0);
+        const std::size_t i0 = c * p.chunk, i1 = std::min(g.n, i0 + p.chunk);
+        float* dyt = scratch + t * per_thread;  // (P, co_pad): columns past C_out stay zero
+        if (first) std::fill(dyt, dyt + per_thread, 0.0f);
         float* part = partials + c * p.partial;
-        float* part_db = part + g.c_out * p.Kf;
-        const float* xs[conv_max_block];
-        for (std::size_t i0 = c0; i0 < c1; i0 += p.block) {  // blocks in order: later ones add
-            const std::size_t images = std::min(p.block, c1 - i0);
-            for (std::size_t i = 0; i < images; ++i) {
-                xs[i] = i0 + i + 1 == g.n ? x_last : x + (i0 + i) * x_image;
-                TYPENET_ISA_CALL(be.isa(), conv_widen, dy + ((i0 + i) * g.c_out + r0) * p.P, rows, g.out_h,
-                                 int(g.out_w), e + i * group_rows * p.Pw, g.w, p.Pw);
-            }
-            const cpu_kernels::ConvBwf b{xs,  e,          group_rows * p.Pw, p.Pw, int(images), int(p.vpf), rows,
-                                         off, int(p.Kf), part + r0 * p.Kf,   i0 > c0};
+        for (std::size_t i = i0; i < i1; ++i) {  // images in order: later ones add
+            TYPENET_ISA_CALL(be.isa(), conv_transpose, dy + i * g.c_out * p.P, g.c_out, p.P, dyt, p.co_pad);
+            const cpu_kernels::ConvBwf b{x + i * x_image,   dyt,       xpos,
+                                         int(p.P),          off + k0,  int(taps),
+                                         int(p.co_pad / p.V), part + k0 * p.co_pad, i > i0};
             TYPENET_ISA_CALL(be.isa(), conv_bwf, b);
-            for (std::size_t r = 0; r < rows; ++r) {  // the wide rows: their junk columns are zero
-                const float sum = TYPENET_ISA_CALL(be.isa(), conv_rows_sum, e + r * p.Pw, group_rows * p.Pw,
-                                                   int(images), p.Pw);
-                part_db[r0 + r] = i0 > c0 ? part_db[r0 + r] + sum : sum;
-            }
+            if (k0 == 0)
+                TYPENET_ISA_CALL(be.isa(), conv_column_sums, dyt, p.P, p.co_pad, part + p.Kf * p.co_pad, i > i0);
         }
     });
 
-    // dw and db: the chunks' partials added in chunk order.
-    const std::size_t n_dw = g.c_out * p.Kf, total = n_dw + (db ? g.c_out : 0);
-    parallel_items(be, total, p.chunks, [&](std::size_t begin, std::size_t end) {
-        // out[0, count) = partial values [from, from + count) summed over chunks; vectorises along them.
-        const auto reduce = [&](float* out, std::size_t from, std::size_t count) {
-            std::memcpy(out, partials + from, count * sizeof(float));
-            for (std::size_t c = 1; c < p.chunks; ++c) {
-                const float* part = partials + c * p.partial + from;
-                for (std::size_t e = 0; e < count; ++e) out[e] += part[e];
-            }
-        };
-        if (begin < n_dw) reduce(dw + begin, begin, std::min(end, n_dw) - begin);
-        if (db && end > n_dw) {
-            const std::size_t from = std::max(begin, n_dw);
-            reduce(db + (from - n_dw), from, end - from);
+    // dw and db: the chunks' partials added in chunk order (into chunk 0's),
+    // then transposed out. Rows 0..Kf-1 are dw^T, row Kf is db.
+    parallel_items(be, p.Kf + 1, p.chunks * p.co_pad, [&](std::size_t begin, std::size_t end) {
+        float* sum = partials + begin * p.co_pad;
+        const std::size_t count = (end - begin) * p.co_pad;
+        for (std::size_t c = 1; c < p.chunks; ++c) {
+            const float* part = partials + c * p.partial + begin * p.co_pad;
+            for (std::size_t e = 0; e < count; ++e) sum[e] += part[e];
+        }
+        for (std::size_t k = begin; k < end; ++k) {
+            const float* row = partials + k * p.co_pad;
+            if (k < p.Kf)
+                for (std::size_t co = 0; co < g.c_out; ++co) dw[co * p.Kf + k] = row[co];
+            else if (db)
+                std::copy(row, row + g.c_out, db);
         }
     });
 }

@@ -21,8 +21,9 @@ struct ConvTile {
     int width;     // floats per vector
     int rows;      // shifted GEMM: output channels per tile (MR)
     int cols;      // shifted GEMM: pixel vectors per tile (NR)
-    int bwf_rows;  // backward-filter: output channels per tile
-    int bwf_cols;  // backward-filter: kernel taps per tile
+    int bwf_rows;  // backward-filter: kernel taps per tile
+    int bwf_cols;  // backward-filter: vectors of output channels per tile
+    int bww_rows;  // backward-filter, few taps: output channels per tile
 };
 
 /// One pixel vector of the shifted GEMM: `width` wide positions read from
@@ -53,10 +54,26 @@ struct ConvGemm {
     const int* shift;
 };
 
-/// Backward-filter over one chunk of images and a group of output channels:
+/// Backward-filter of one image, transposed so the vectors run along output
+/// channels and need no horizontal sums:
+/// dwt[k][co] (+)= sum over p < P of x[xpos[p] + off[k]] * dyt[p][co].
+struct ConvBwf {
+    const float* x;    // the image's (c_in,H,W) input
+    const float* dyt;  // (P, co_pad) its dy transposed, zero past c_out
+    const int* xpos;   // P: each output position's offset in an input plane
+    int P;
+    const int* off;    // K taps
+    int K;
+    int co_vectors;    // co_pad / width
+    float* dwt;        // (K, co_pad)
+    bool accumulate;   // add to dwt instead of overwriting it
+};
+
+/// Backward-filter for few taps (c_in*kh*kw small), over one block of images
+/// and a group of output channels:
 /// dw[r*K + k] = sum over images i, positions p of
 /// dy_wide[i][r][p] * x_i[off[k] + p], p in [0, steps*width).
-struct ConvBwf {
+struct ConvBwfWide {
     const float* const* x;  // per image: its (c_in,H,W) input, readable a little past the end
     const float* dy;        // (images, rows, plane) wide dy with zero junk columns and tail
     std::size_t dy_image_stride, plane;

@@ -6,14 +6,14 @@
 // registers (32 zmm, 16 ymm, 16 xmm), and each step must load fewer values
 // than it multiplies, so the FMA units set the pace.
 #if TYPENET_ISA == 2
-inline constexpr int conv_mr = 8, conv_nr = 3, conv_bwf_mr = 6, conv_bwf_nr = 4;
+inline constexpr int conv_mr = 8, conv_nr = 3, conv_bwf_mr = 6, conv_bwf_nr = 4, conv_bww_mr = 6, conv_bww_nr = 4;
 #elif TYPENET_ISA == 1
-inline constexpr int conv_mr = 4, conv_nr = 3, conv_bwf_mr = 4, conv_bwf_nr = 3;
+inline constexpr int conv_mr = 4, conv_nr = 3, conv_bwf_mr = 4, conv_bwf_nr = 3, conv_bww_mr = 4, conv_bww_nr = 3;
 #else
-inline constexpr int conv_mr = 4, conv_nr = 2, conv_bwf_mr = 2, conv_bwf_nr = 4;
+inline constexpr int conv_mr = 4, conv_nr = 2, conv_bwf_mr = 4, conv_bwf_nr = 2, conv_bww_mr = 2, conv_bww_nr = 4;
 #endif
 
-inline ConvTile conv_tile() { return {Vec::width, conv_mr, conv_nr, conv_bwf_mr, conv_bwf_nr}; }
+inline ConvTile conv_tile() { return {Vec::width, conv_mr, conv_nr, conv_bwf_mr, conv_bwf_nr, conv_bww_mr}; }
 
 // Rows [row0, row0 + conv_mr) of the shifted GEMM times columns col[0, ncols);
 // a short tile repeats its last column (computed, not stored).
@@ -92,45 +92,38 @@ inline void conv_gemm_columns(const ConvGemm& a, const ConvColumn* col, int coun
     }
 }
 
-/// Backward-filter for one chunk of images and a group of rows (see ConvBwf):
-/// conv_bwf_mr rows x conv_bwf_nr taps of vector accumulators, summed over
-/// every image and position of the chunk before one horizontal sum each.
+/// Backward-filter of one image (see ConvBwf): conv_bwf_mr taps x
+/// conv_bwf_nr vectors of output channels per tile, one broadcast x value
+/// and conv_bwf_nr aligned dy loads per position.
 inline void conv_bwf(const ConvBwf& b) {
-    const int K = b.K;
-    for (std::size_t r0 = 0; r0 < b.rows; r0 += conv_bwf_mr) {
-        const int mr = b.rows - r0 < std::size_t(conv_bwf_mr) ? int(b.rows - r0) : conv_bwf_mr;
-        std::size_t erow[conv_bwf_mr];
+    const std::size_t ld = std::size_t(b.co_vectors) * Vec::width;
+    for (int k0 = 0; k0 < b.K; k0 += conv_bwf_mr) {
+        const int mr = b.K - k0 < conv_bwf_mr ? b.K - k0 : conv_bwf_mr;
+        const float* xs[conv_bwf_mr];
         TYPENET_CONV_UNROLL
-        for (int m = 0; m < conv_bwf_mr; ++m) erow[m] = (r0 + std::size_t(m < mr ? m : mr - 1)) * b.plane;
-        for (int k0 = 0; k0 < K; k0 += conv_bwf_nr) {
-            const int nr = K - k0 < conv_bwf_nr ? K - k0 : conv_bwf_nr;
-            int o[conv_bwf_nr];
+        for (int m = 0; m < conv_bwf_mr; ++m) xs[m] = b.x + b.off[k0 + (m < mr ? m : mr - 1)];
+        for (int c0 = 0; c0 < b.co_vectors; c0 += conv_bwf_nr) {
+            const int nr = b.co_vectors - c0 < conv_bwf_nr ? b.co_vectors - c0 : conv_bwf_nr;
+            std::size_t col[conv_bwf_nr];
             TYPENET_CONV_UNROLL
-            for (int j = 0; j < conv_bwf_nr; ++j) o[j] = b.off[k0 + (j < nr ? j : nr - 1)];
+            for (int j = 0; j < conv_bwf_nr; ++j) col[j] = std::size_t(c0 + (j < nr ? j : nr - 1)) * Vec::width;
             Vec acc[conv_bwf_mr][conv_bwf_nr];
             TYPENET_CONV_UNROLL
             for (int m = 0; m < conv_bwf_mr; ++m) {
                 TYPENET_CONV_UNROLL
                 for (int j = 0; j < conv_bwf_nr; ++j) acc[m][j] = Vec::zero();
             }
-            for (int i = 0; i < b.images; ++i) {
-                const float* xs[conv_bwf_nr];
-                const float* es[conv_bwf_mr];
+            const float* e = b.dyt;
+            for (int p = 0; p < b.P; ++p, e += ld) {
+                const int q = b.xpos[p];
+                Vec ev[conv_bwf_nr];
                 TYPENET_CONV_UNROLL
-                for (int j = 0; j < conv_bwf_nr; ++j) xs[j] = b.x[i] + o[j];
+                for (int j = 0; j < conv_bwf_nr; ++j) ev[j] = Vec::load(e + col[j]);
                 TYPENET_CONV_UNROLL
-                for (int m = 0; m < conv_bwf_mr; ++m) es[m] = b.dy + std::size_t(i) * b.dy_image_stride + erow[m];
-                for (int s = 0; s < b.steps; ++s) {
-                    const std::size_t p = std::size_t(s) * Vec::width;
-                    Vec xv[conv_bwf_nr];
+                for (int m = 0; m < conv_bwf_mr; ++m) {
+                    const Vec xv = Vec::set1(xs[m][q]);
                     TYPENET_CONV_UNROLL
-                    for (int j = 0; j < conv_bwf_nr; ++j) xv[j] = Vec::load(xs[j] + p);
-                    TYPENET_CONV_UNROLL
-                    for (int m = 0; m < conv_bwf_mr; ++m) {
-                        const Vec d = Vec::load(es[m] + p);
-                        TYPENET_CONV_UNROLL
-                        for (int j = 0; j < conv_bwf_nr; ++j) acc[m][j] = Vec::fmadd(d, xv[j], acc[m][j]);
-                    }
+                    for (int j = 0; j < conv_bwf_nr; ++j) acc[m][j] = Vec::fmadd(xv, ev[j], acc[m][j]);
                 }
             }
             TYPENET_CONV_UNROLL
@@ -138,11 +131,80 @@ inline void conv_bwf(const ConvBwf& b) {
                 TYPENET_CONV_UNROLL
                 for (int j = 0; j < conv_bwf_nr; ++j)
                     if (m < mr && j < nr) {
+                        float* out = b.dwt + std::size_t(k0 + m) * ld + col[j];
+                        Vec::store(out, b.accumulate ? Vec::add(Vec::load(out), acc[m][j]) : acc[m][j]);
+                    }
+            }
+        }
+    }
+}
+
+/// Backward-filter, few taps (see ConvBwfWide):
+/// conv_bww_mr rows x conv_bww_nr taps of vector accumulators, summed over
+/// every image and position of the chunk before one horizontal sum each.
+inline void conv_bwf_wide(const ConvBwfWide& b) {
+    const int K = b.K;
+    for (std::size_t r0 = 0; r0 < b.rows; r0 += conv_bww_mr) {
+        const int mr = b.rows - r0 < std::size_t(conv_bww_mr) ? int(b.rows - r0) : conv_bww_mr;
+        std::size_t erow[conv_bww_mr];
+        TYPENET_CONV_UNROLL
+        for (int m = 0; m < conv_bww_mr; ++m) erow[m] = (r0 + std::size_t(m < mr ? m : mr - 1)) * b.plane;
+        for (int k0 = 0; k0 < K; k0 += conv_bww_nr) {
+            const int nr = K - k0 < conv_bww_nr ? K - k0 : conv_bww_nr;
+            int o[conv_bww_nr];
+            TYPENET_CONV_UNROLL
+            for (int j = 0; j < conv_bww_nr; ++j) o[j] = b.off[k0 + (j < nr ? j : nr - 1)];
+            Vec acc[conv_bww_mr][conv_bww_nr];
+            TYPENET_CONV_UNROLL
+            for (int m = 0; m < conv_bww_mr; ++m) {
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bww_nr; ++j) acc[m][j] = Vec::zero();
+            }
+            for (int i = 0; i < b.images; ++i) {
+                const float* xs[conv_bww_nr];
+                const float* es[conv_bww_mr];
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bww_nr; ++j) xs[j] = b.x[i] + o[j];
+                TYPENET_CONV_UNROLL
+                for (int m = 0; m < conv_bww_mr; ++m) es[m] = b.dy + std::size_t(i) * b.dy_image_stride + erow[m];
+                for (int s = 0; s < b.steps; ++s) {
+                    const std::size_t p = std::size_t(s) * Vec::width;
+                    Vec xv[conv_bww_nr];
+                    TYPENET_CONV_UNROLL
+                    for (int j = 0; j < conv_bww_nr; ++j) xv[j] = Vec::load(xs[j] + p);
+                    TYPENET_CONV_UNROLL
+                    for (int m = 0; m < conv_bww_mr; ++m) {
+                        const Vec d = Vec::load(es[m] + p);
+                        TYPENET_CONV_UNROLL
+                        for (int j = 0; j < conv_bww_nr; ++j) acc[m][j] = Vec::fmadd(d, xv[j], acc[m][j]);
+                    }
+                }
+            }
+            TYPENET_CONV_UNROLL
+            for (int m = 0; m < conv_bww_mr; ++m) {
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bww_nr; ++j)
+                    if (m < mr && j < nr) {
                         float& out = b.dw[(r0 + std::size_t(m)) * std::size_t(K) + std::size_t(k0 + j)];
                         out = b.accumulate ? out + Vec::sum(acc[m][j]) : Vec::sum(acc[m][j]);
                     }
             }
         }
+    }
+}
+
+/// dyt (P, ld) = src (rows, P) transposed, for columns below `rows`.
+inline void conv_transpose(const float* src, std::size_t rows, std::size_t P, float* dyt, std::size_t ld) {
+    for (std::size_t r = 0; r < rows; ++r, src += P)
+        for (std::size_t p = 0; p < P; ++p) dyt[p * ld + r] = src[p];
+}
+
+/// sums[v] (+)= the sum over P rows of dyt's (P, ld) vectors: db.
+inline void conv_column_sums(const float* dyt, std::size_t P, std::size_t ld, float* sums, bool accumulate) {
+    for (std::size_t c = 0; c < ld; c += Vec::width) {
+        Vec s = Vec::zero();
+        for (std::size_t p = 0; p < P; ++p) s = Vec::add(s, Vec::load(dyt + p * ld + c));
+        Vec::store(sums + c, accumulate ? Vec::add(Vec::load(sums + c), s) : s);
     }
 }
 
@@ -159,6 +221,7 @@ inline void conv_widen(const float* src, std::size_t planes, std::size_t rows, i
             if (i < width) Vec::store_n(d + i, Vec::load_n(src + i, width - i), width - i);
         }
 }
+
 
 /// The sum of `count` rows of `len` floats (a multiple of the width), rows
 /// `stride` floats apart, in a fixed order.
