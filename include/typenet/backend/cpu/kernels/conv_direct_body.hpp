@@ -193,10 +193,49 @@ inline void conv_bwf_wide(const ConvBwfWide& b) {
     }
 }
 
+#if TYPENET_ISA == 2
+// out[j*os + i] = in[i*is + j] for a 16x16 block, in registers: pairs of
+// rows interleaved, then 4x4 blocks within 128-bit lanes, then the lanes.
+// (Zero-masking forms: the plain ones draw GCC 12's -Wmaybe-uninitialized.)
+inline void conv_transpose16(const float* in, std::size_t is, float* out, std::size_t os) {
+    __m512 a[16], c[16];
+    for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(in + std::size_t(i) * is);
+    for (int g = 0; g < 4; ++g) {
+        const __m512 b0 = _mm512_maskz_unpacklo_ps(0xffff, a[4 * g], a[4 * g + 1]);
+        const __m512 b1 = _mm512_maskz_unpackhi_ps(0xffff, a[4 * g], a[4 * g + 1]);
+        const __m512 b2 = _mm512_maskz_unpacklo_ps(0xffff, a[4 * g + 2], a[4 * g + 3]);
+        const __m512 b3 = _mm512_maskz_unpackhi_ps(0xffff, a[4 * g + 2], a[4 * g + 3]);
+        c[4 * g + 0] = _mm512_maskz_shuffle_ps(0xffff, b0, b2, 0x44);  // lane k: column 4k, rows 4g..4g+3
+        c[4 * g + 1] = _mm512_maskz_shuffle_ps(0xffff, b0, b2, 0xee);  // column 4k+1
+        c[4 * g + 2] = _mm512_maskz_shuffle_ps(0xffff, b1, b3, 0x44);
+        c[4 * g + 3] = _mm512_maskz_shuffle_ps(0xffff, b1, b3, 0xee);
+    }
+    for (int t = 0; t < 4; ++t) {
+        const __m512 d0 = _mm512_maskz_shuffle_f32x4(0xffff, c[t], c[4 + t], 0x88);
+        const __m512 d1 = _mm512_maskz_shuffle_f32x4(0xffff, c[t], c[4 + t], 0xdd);
+        const __m512 d2 = _mm512_maskz_shuffle_f32x4(0xffff, c[8 + t], c[12 + t], 0x88);
+        const __m512 d3 = _mm512_maskz_shuffle_f32x4(0xffff, c[8 + t], c[12 + t], 0xdd);
+        _mm512_storeu_ps(out + std::size_t(t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d0, d2, 0x88));
+        _mm512_storeu_ps(out + std::size_t(4 + t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d1, d3, 0x88));
+        _mm512_storeu_ps(out + std::size_t(8 + t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d0, d2, 0xdd));
+        _mm512_storeu_ps(out + std::size_t(12 + t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d1, d3, 0xdd));
+    }
+}
+#endif
+
 /// dyt (P, ld) = src (rows, P) transposed, for columns below `rows`.
 inline void conv_transpose(const float* src, std::size_t rows, std::size_t P, float* dyt, std::size_t ld) {
-    for (std::size_t r = 0; r < rows; ++r, src += P)
-        for (std::size_t p = 0; p < P; ++p) dyt[p * ld + r] = src[p];
+    std::size_t r = 0;
+#if TYPENET_ISA == 2
+    for (; r + 16 <= rows; r += 16) {
+        std::size_t p = 0;
+        for (; p + 16 <= P; p += 16) conv_transpose16(src + r * P + p, P, dyt + p * ld + r, ld);
+        for (; p < P; ++p)
+            for (std::size_t i = 0; i < 16; ++i) dyt[p * ld + r + i] = src[(r + i) * P + p];
+    }
+#endif
+    for (; r < rows; ++r)
+        for (std::size_t p = 0; p < P; ++p) dyt[p * ld + r] = src[r * P + p];
 }
 
 /// sums[v] (+)= the sum over P rows of dyt's (P, ld) vectors: db.
