@@ -150,11 +150,12 @@ protected:
         const Cpu two{2, GetParam()};
         const Outputs a = run_direct(two, g, x, w, bias, relu, dy);
         const Outputs again = run_direct(two, g, x, w, bias, relu, dy);
-        for (const Outputs* o : {&a, &again}) {
-            EXPECT_TRUE(bitwise_equal(one.y, o->y)) << "forward, 1 vs 2 threads, " << what;
-            EXPECT_TRUE(bitwise_equal(one.dx, o->dx)) << "backward-data, 1 vs 2 threads, " << what;
-            EXPECT_TRUE(bitwise_equal(one.dw, o->dw)) << "dw, 1 vs 2 threads, " << what;
-            EXPECT_TRUE(bitwise_equal(one.db, o->db)) << "db, 1 vs 2 threads, " << what;
+        const Outputs three = run_direct(Cpu{3, GetParam()}, g, x, w, bias, relu, dy);
+        for (const Outputs* o : {&a, &again, &three}) {
+            EXPECT_TRUE(bitwise_equal(one.y, o->y)) << "forward, 1 vs 2 or 3 threads, " << what;
+            EXPECT_TRUE(bitwise_equal(one.dx, o->dx)) << "backward-data, 1 vs 2 or 3 threads, " << what;
+            EXPECT_TRUE(bitwise_equal(one.dw, o->dw)) << "dw, 1 vs 2 or 3 threads, " << what;
+            EXPECT_TRUE(bitwise_equal(one.db, o->db)) << "db, 1 vs 2 or 3 threads, " << what;
         }
     }
 };
@@ -207,6 +208,27 @@ TEST(DirectConvSupport, Shapes) {
     EXPECT_TRUE(conv2d_direct_supported(make_conv2d_geometry(64, 32, 13, 13, 64, 3, 3, 1, 1, Padding::valid)));
     EXPECT_FALSE(conv2d_direct_supported(make_conv2d_geometry(64, 32, 13, 13, 64, 3, 3, 2, 2, Padding::valid)));
     EXPECT_FALSE(conv2d_direct_supported(make_conv2d_geometry(64, 32, 13, 13, 64, 3, 3, 1, 1, Padding::same)));
+    // The ops refuse what they do not handle.
+    const auto g = make_conv2d_geometry(1, 1, 5, 5, 1, 3, 3, 2, 2, Padding::valid);
+    const Cpu be{1};
+    std::vector<float> x(g.input_size()), w(g.weight_size()), y(g.output_size()), ws(64);
+    EXPECT_THROW(conv2d_direct_forward(be, g, x.data(), w.data(), nullptr, false, y.data(), ws.data()),
+                 ArgumentError);
+    EXPECT_THROW(conv2d_direct_backward_data(be, g, y.data(), w.data(), x.data(), ws.data()), ArgumentError);
+    EXPECT_THROW(conv2d_direct_backward_filter(be, g, x.data(), y.data(), w.data(), nullptr, ws.data()),
+                 ArgumentError);
+}
+
+TEST(DirectConvSupport, EmptyBatch) {
+    const auto g = make_conv2d_geometry(0, 2, 5, 5, 3, 3, 3, 1, 1, Padding::valid);
+    const Cpu be{2};
+    std::vector<float> w(g.weight_size()), dw(g.weight_size(), 1.0f), db(g.c_out, 1.0f);
+    std::vector<float> ws(conv2d_direct_workspace(be, g) + 1);
+    conv2d_direct_forward(be, g, nullptr, w.data(), nullptr, true, nullptr, ws.data());
+    conv2d_direct_backward_data(be, g, nullptr, w.data(), nullptr, ws.data());
+    conv2d_direct_backward_filter(be, g, nullptr, nullptr, dw.data(), db.data(), ws.data());
+    EXPECT_TRUE(std::all_of(dw.begin(), dw.end(), [](float v) { return v == 0.0f; }));
+    EXPECT_TRUE(std::all_of(db.begin(), db.end(), [](float v) { return v == 0.0f; }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, DirectConv, ::testing::Values(CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512),

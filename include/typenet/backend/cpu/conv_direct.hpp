@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstring>
 #include <new>
+#include <string>
 
 #include "../../core/conv_geometry.hpp"
 #include "../../core/error.hpp"
@@ -105,14 +106,14 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.group = std::clamp<std::size_t>(conv_ceil_div(conv_column_batch, p.vpf), 1, 16);
     p.Pw = p.vpf * p.V;
     p.co_pad = conv_round16(g.c_out);
-    p.chunk = conv_ceil_div(g.n, std::min<std::size_t>(g.n, 8));  // 8 chunks, fixed by n
+    p.chunk = std::max<std::size_t>(1, conv_ceil_div(g.n, 8));  // 8 chunks (fewer for n < 8), fixed by n
     p.chunks = conv_ceil_div(g.n, p.chunk);
     p.partial = (p.Kf + 1) * p.co_pad;
     // Few taps: about 8 chunks of at least 32 vector steps per position so
     // horizontal sums stay rare; within a chunk, blocks of images whose wide
     // dy rows (2048 floats per channel, 48 KB for a 6-channel row block) stay in L1.
     p.few_taps = p.Kf < conv_bwf_transpose_min_taps;
-    p.w_chunk = std::min(g.n, std::max(conv_ceil_div(g.n, 8), conv_ceil_div(32, p.vpf)));
+    p.w_chunk = std::max<std::size_t>(1, std::min(g.n, std::max(conv_ceil_div(g.n, 8), conv_ceil_div(32, p.vpf))));
     p.w_chunks = conv_ceil_div(g.n, p.w_chunk);
     const std::size_t fit = std::clamp<std::size_t>(2048 / p.Pw, 1, conv_max_block);
     p.w_block = conv_ceil_div(p.w_chunk, conv_ceil_div(p.w_chunk, fit));
@@ -126,6 +127,14 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
                                       : conv_round16(p.Kf) + conv_round16(p.P) + p.chunks * p.partial +
                                             p.threads * conv_round16(p.P * p.co_pad);
     return p;
+}
+
+// Throws ArgumentError for a geometry the direct ops do not handle.
+inline void conv_direct_check(const Conv2dGeometry& g, const char* op) {
+    if (!conv2d_direct_supported(g))
+        throw ArgumentError(std::string("typenet: ") + op +
+                            ": the direct convolution needs stride 1 and valid padding (see conv2d_direct_supported);"
+                            " use the im2col ops of conv.hpp for this geometry");
 }
 
 // An int table in float scratch (storage reuse: the ints live there until
@@ -258,7 +267,7 @@ inline std::size_t conv2d_direct_workspace(const Cpu& be, const Conv2dGeometry& 
 inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const float* x, const float* w,
                                   const float* bias, bool relu, float* y, float* workspace) {
     using namespace cpu_detail;
-    TYPENET_ASSERT(conv2d_direct_supported(g));
+    conv_direct_check(g, "conv2d_direct_forward");
     if (g.n == 0) return;
     const ConvDirectPlan p = conv_direct_plan(be, g);
     const auto mr = std::size_t(p.tile.rows);
@@ -309,7 +318,7 @@ inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const 
 inline void conv2d_direct_backward_data(const Cpu& be, const Conv2dGeometry& g, const float* dy, const float* w,
                                         float* dx, float* workspace) {
     using namespace cpu_detail;
-    TYPENET_ASSERT(conv2d_direct_supported(g));
+    conv_direct_check(g, "conv2d_direct_backward_data");
     if (g.n == 0) return;
     const ConvDirectPlan p = conv_direct_plan(be, g);
     const auto mr = std::size_t(p.tile.rows);
@@ -365,7 +374,7 @@ inline void conv2d_direct_backward_data(const Cpu& be, const Conv2dGeometry& g, 
 inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g, const float* x, const float* dy,
                                           float* dw, float* db, float* workspace) {
     using namespace cpu_detail;
-    TYPENET_ASSERT(conv2d_direct_supported(g));
+    conv_direct_check(g, "conv2d_direct_backward_filter");
     if (g.n == 0) {
         std::fill(dw, dw + g.weight_size(), 0.0f);
         if (db) std::fill(db, db + g.c_out, 0.0f);
