@@ -70,7 +70,7 @@ inline constexpr int conv_column_batch = 24;
 struct ConvDirectPlan {
     cpu_kernels::ConvTile tile;
     std::size_t threads;
-    std::size_t V, HW, L, P, khw, Kf, Kb;
+    std::size_t V, HW, L, P, khw, Kf;
     std::size_t vpf;       // pixel vectors per image of the wide output (forward, backward-filter)
     std::size_t x_last;    // padded copy of the last image: its vectors read up to V + kw past the end
     std::size_t packed_f;  // forward packed weights
@@ -97,7 +97,6 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.P = g.out_h * g.out_w;
     p.khw = g.kh * g.kw;
     p.Kf = g.c_in * p.khw;
-    p.Kb = g.c_out * p.khw;
     p.vpf = conv_ceil_div(p.L, p.V);
     p.x_last = conv_round16(g.c_in * p.HW + p.V + g.kw + 16);
     const auto rows = std::size_t(p.tile.rows);
