@@ -161,6 +161,17 @@ void conv_run_items(const Cpu& be, std::size_t count, F&& f) {
     });
 }
 
+// f(begin, end) over [0, count) on the pool, inline when small (waking
+// threads costs about as much as touching 100 KB). Independent of conv.hpp so
+// that conv.hpp can include this header.
+template <class F>
+void conv_parallel(const Cpu& be, std::size_t count, std::size_t values_per_item, F&& f) {
+    if (count * values_per_item < (std::size_t{1} << 15))
+        f(std::size_t{0}, count);
+    else
+        be.parallel_for(count, f);
+}
+
 // packed[(rb*K + k)*MR + m] = a(rb*MR + m, k), zero past `rows`.
 template <class A>
 void conv_pack(std::size_t rows, std::size_t K, std::size_t mr, float* packed, A&& a) {
@@ -233,7 +244,7 @@ inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g
 
     // dw and db: the chunks' partials added in chunk order.
     const std::size_t n_dw = g.c_out * p.Kf, total = n_dw + (db ? g.c_out : 0);
-    parallel_items(be, total, p.w_chunks, [&](std::size_t begin, std::size_t end) {
+    conv_parallel(be, total, p.w_chunks, [&](std::size_t begin, std::size_t end) {
         // out[0, count) = partial values [from, from + count) summed over chunks; vectorises along them.
         const auto reduce = [&](float* out, std::size_t from, std::size_t count) {
             std::memcpy(out, partials + from, count * sizeof(float));
@@ -420,7 +431,7 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
 
     // dw and db: the chunks' partials added in chunk order (into chunk 0's),
     // then transposed out. Rows 0..Kf-1 are dw^T, row Kf is db.
-    parallel_items(be, p.Kf + 1, p.chunks * p.co_pad, [&](std::size_t begin, std::size_t end) {
+    conv_parallel(be, p.Kf + 1, p.chunks * p.co_pad, [&](std::size_t begin, std::size_t end) {
         float* sum = partials + begin * p.co_pad;
         const std::size_t count = (end - begin) * p.co_pad;
         for (std::size_t c = 1; c < p.chunks; ++c) {
