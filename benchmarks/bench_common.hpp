@@ -21,6 +21,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <typenet/backend/cpu/kernels/fma_peak.hpp>
+
 #include "blas_info.hpp"
 
 // The project version, from CMake (project(typenet VERSION ...)).
@@ -159,7 +161,7 @@ inline void set_counters(benchmark::State& state, double seconds, const Work& w,
     if (w.elements > 0) state.counters["ns/elem"] = per_iter / w.elements * 1e9;
 }
 
-// --- the shared SGEMM peak --------------------------------------------------
+// --- the shared peak ---------------------------------------------------------
 
 inline constexpr std::size_t peak_size = 2048;
 
@@ -184,6 +186,21 @@ double sgemm_peak_gflops(int threads) {
         if (rep > 0) best = std::min(best, s);
     }
     return cache[threads] = 2.0 * double(n) * double(n) * double(n) / best * 1e-9;
+}
+
+/// What every %peak counter divides by. On the CPU: the machine's measured
+/// fp32 FMA throughput on the backend's kernel path (a loop of independent
+/// FMAs, one thread, times the thread count), so a mis-dispatched BLAS cannot
+/// lower the yardstick. On a GPU: the 2048^3 SGEMM above.
+template <class B>
+double peak_gflops(int threads) {
+    if constexpr (std::is_same_v<B, tn::Cpu>) {
+        static std::map<int, double> cache;
+        if (auto it = cache.find(threads); it != cache.end()) return it->second;
+        return cache[threads] = tn::cpu_kernels::measure_fp32_peak_gflops(make_backend<B>(1).isa(), 0.2) * threads;
+    } else {
+        return sgemm_peak_gflops<B>(threads);
+    }
 }
 
 #if defined(TYPENET_CUDA) && defined(__CUDACC__)

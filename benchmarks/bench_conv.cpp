@@ -1,9 +1,9 @@
 // bench_conv - the reference CNN's three convolutions: forward, backward-data
 // and backward-filter (with the bias gradient), at batch 64 and 256.
 //
-// FLOPs are the direct convolution's 2*N*C_out*OH*OW*C_in*KH*KW per product;
-// the CPU backend's im2col / col2im copies are not counted, so %peak (of the
-// shared 2048^3 SGEMM rate, see bench_gemm) shows what they cost. fit skips
+// FLOPs are the direct convolution's 2*N*C_out*OH*OW*C_in*KH*KW per product
+// (im2col copies, where that route runs, are not counted); %peak is of the
+// measured FMA throughput of the kernel path (bench_common.hpp). fit skips
 // bwd_data for the first convolution (no input gradient is needed there).
 #include "bench_common.hpp"
 
@@ -26,7 +26,7 @@ constexpr const char* pass_name[] = {"conv/fwd", "conv/bwd_data", "conv/bwd_filt
 template <class B>
 void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, int threads) {
     guarded(state, [&] {
-        const double peak = sgemm_peak_gflops<B>(threads);
+        const double peak = peak_gflops<B>(threads);
         B be = make_backend<B>(threads);
         const auto g = tn::make_conv2d_geometry(n, s.c_in, s.h, s.w, s.c_out, s.k, s.k, 1, 1, tn::Padding::valid);
         auto x = random_tensor<B>(g.input_size(), 1, 0.0, 1.0);  // (N,C_in,H,W), non-negative like ReLU outputs

@@ -4,9 +4,10 @@
 //   fwd          Y(n,out)  = X(n,in) * W^T
 //   bwd_weights  dW(out,in) = dY^T(out,n) * X(n,in)
 //   bwd_data     dX(n,in)  = dY(n,out) * W(out,in)   (fit skips it for the first layer)
-// Each case reports GFLOP/s and %peak: the share of a 2048^3 SGEMM's rate on
-// the same backend and thread count, measured once in the same process and
-// shown by the gemm/peak case. Small products cannot reach the peak; the
+// Each case reports GFLOP/s and %peak: on the CPU the share of the measured
+// fp32 FMA throughput of the backend's kernel path (bench_common.hpp's
+// peak_gflops), on a GPU of a 2048^3 SGEMM's rate. The gemm/peak case shows
+// the 2048^3 SGEMM against the same peak. Small products cannot reach it; the
 // figure says how far from it each shape is.
 #include "bench_common.hpp"
 
@@ -33,7 +34,7 @@ constexpr const char* product_name[] = {"gemm/fwd", "gemm/bwd_weights", "gemm/bw
 template <class B>
 void dense_product(benchmark::State& state, DenseShape s, Product p, int threads) {
     guarded(state, [&] {
-        const double peak = sgemm_peak_gflops<B>(threads);
+        const double peak = peak_gflops<B>(threads);
         B be = make_backend<B>(threads);
         const std::size_t n = s.batch, in = s.in, out = s.out;
         auto x = random_tensor<B>(n * in, 1);    // (n,in)
@@ -59,12 +60,12 @@ void dense_product(benchmark::State& state, DenseShape s, Product p, int threads
     });
 }
 
-// The peak case: the 2048^3 product every %peak divides by, timed like the
-// others; peak_GFLOP/s is the shared best-of-3 figure itself.
+// The peak case: a 2048^3 product timed like the others, against the shared
+// peak; peak_GFLOP/s is that peak itself.
 template <class B>
 void peak_sgemm(benchmark::State& state, int threads) {
     guarded(state, [&] {
-        const double peak = sgemm_peak_gflops<B>(threads);
+        const double peak = peak_gflops<B>(threads);
         B be = make_backend<B>(threads);
         const std::size_t n = peak_size;
         auto a = random_tensor<B>(n * n, 1), b = random_tensor<B>(n * n, 2), c = random_tensor<B>(n * n, 3);

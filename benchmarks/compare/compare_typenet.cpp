@@ -80,6 +80,8 @@ int print_info() {
               << ", \"blas\": " << json_string(b.vendor) << ", \"blas_config\": " << json_string(b.config)
               << ", \"blas_corename\": " << json_string(b.corename)
               << ", \"OPENBLAS_CORETYPE\": " << json_string(b.coretype_env)
+              << ", \"cpu_backend\": " << json_string(tn::Cpu{}.description())
+              << ", \"sgemm\": " << json_string(tn::cpu_detail::own_sgemm(tn::Cpu{}.isa()) ? "typenet" : "BLAS")
               << ", \"cuda\": " << (TYPENET_COMPARE_CUDA ? "true" : "false");
 #if TYPENET_COMPARE_CUDA
     // The GPU's name, or why none can be used.

@@ -66,6 +66,23 @@ def cpu_model():
     return platform.processor() or "unknown CPU"
 
 
+def cpu_identity():
+    """'GenuineIntel family 6 model 207, flags avx512f avx2 fma ...': what decides the kernels."""
+    fields, wanted = {}, ("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile", "avx2", "fma")
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                k = k.strip()
+                if k in ("vendor_id", "cpu family", "model", "flags") and k not in fields:
+                    fields[k] = v.strip()
+    except OSError:
+        return "unknown"
+    flags = [x for x in wanted if x in fields.get("flags", "").split()]
+    return (f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, "
+            f"flags {' '.join(flags) or 'none of ' + ' '.join(wanted)}")
+
+
 def slug(s):
     return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")
 
@@ -249,6 +266,7 @@ def header(a, tinfo, tn_info, lt_info, notes, libs, load_before, load_after):
     if a.quick:
         lines += ["**Smoke run (--quick): checks that the pipeline works; the figures are not measurements.**", ""]
     lines += [f"- machine: {cpu}, {cores} cores ({usable} usable), {platform.platform()}",
+              f"- CPU: {cpu_identity()}",
               f"- load average (1/5/15 min) before: {load_before}; after: {load_after} "
               "(figures are only meaningful when nothing else runs)"]
     if a.device == "cuda":
@@ -259,7 +277,8 @@ def header(a, tinfo, tn_info, lt_info, notes, libs, load_before, load_after):
               "the libraries alternating",
               f"- typenet {tn_info.get('version')}, {tn_info.get('compiler')}, build type {tn_info.get('build_type')}, "
               f"BLAS {tn_info.get('blas')} ({tn_info.get('blas_config')}; kernels: {tn_info.get('blas_corename')}; "
-              f"OPENBLAS_CORETYPE={tn_info.get('OPENBLAS_CORETYPE') or 'unset'})",
+              f"OPENBLAS_CORETYPE={tn_info.get('OPENBLAS_CORETYPE') or 'unset'}); {tn_info.get('cpu_backend')} "
+              f"(typenet's kernel path), float GEMM by {tn_info.get('sgemm')}",
               f"- PyTorch {tinfo['version']} ({a.python}; {tinfo.get('build')}; loads "
               f"{', '.join(tinfo.get('libs') or ['?'])})"]
     if lt_info:

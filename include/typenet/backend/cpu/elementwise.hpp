@@ -1,10 +1,12 @@
 // typenet/backend/cpu/elementwise.hpp - bias, activations and softmax on the CPU.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include <Eigen/Core>
@@ -65,22 +67,51 @@ void bias_grad(const Cpu&, std::size_t n, std::size_t channels, std::size_t spat
         }
 }
 
+namespace cpu_detail {
+// Eigen evaluates a destination's unaligned head with its scalar functor and
+// the rest with packets; for logistic, tanh and exp the two differ in the
+// last bits (and in the denormal range) once packets are AVX-512 wide. So
+// those values pass through a 64-byte-aligned block on the stack, and each
+// result depends on its index alone, not on where x and y sit (in-place and
+// out-of-place calls agree whatever -march the includer chose).
+template <class T, class F>
+void through_aligned_blocks(std::size_t count, const T* x, T* y, F&& f) {
+    constexpr std::size_t block = 1024;
+    alignas(64) T in[block];
+    alignas(64) T out[block];
+    for (std::size_t i = 0; i < count; i += block) {
+        const std::size_t m = std::min(block, count - i);
+        std::memcpy(in, x + i, m * sizeof(T));
+        Arr<T> Y(out, Eigen::Index(m));
+        f(CArr<T>(in, Eigen::Index(m)), Y);
+        std::memcpy(y + i, out, m * sizeof(T));
+    }
+}
+}  // namespace cpu_detail
+
 /// y = f(x) elementwise over `count` values (x and y may alias).
 template <class T>
 void activation_forward(const Cpu&, ActivationKind kind, std::size_t count, const T* x, T* y) {
     using namespace cpu_detail;
     const auto n = Eigen::Index(count);
-    CArr<T> X(x, n);
-    Arr<T> Y(y, n);
     switch (kind) {
-        case ActivationKind::identity: Y = X; break;
-        case ActivationKind::relu: Y = X.max(T(0)); break;
+        case ActivationKind::identity: Arr<T>(y, n) = CArr<T>(x, n); break;
+        case ActivationKind::relu: Arr<T>(y, n) = CArr<T>(x, n).max(T(0)); break;
         // Eigen's logistic() is vectorised and saturates cleanly for large |x|.
-        case ActivationKind::sigmoid: Y = X.logistic(); break;
-        case ActivationKind::tanh: Y = X.tanh(); break;
-        case ActivationKind::elu: Y = (X > T(0)).select(X, X.exp() - T(1)); break;
+        case ActivationKind::sigmoid:
+            through_aligned_blocks(count, x, y, [](const auto& X, auto& Y) { Y = X.logistic(); });
+            break;
+        case ActivationKind::tanh:
+            through_aligned_blocks(count, x, y, [](const auto& X, auto& Y) { Y = X.tanh(); });
+            break;
+        case ActivationKind::elu:
+            through_aligned_blocks(count, x, y,
+                                   [](const auto& X, auto& Y) { Y = (X > T(0)).select(X, X.exp() - T(1)); });
+            break;
         case ActivationKind::selu:
-            Y = T(selu_scale) * (X > T(0)).select(X, T(selu_alpha) * (X.exp() - T(1)));
+            through_aligned_blocks(count, x, y, [](const auto& X, auto& Y) {
+                Y = T(selu_scale) * (X > T(0)).select(X, T(selu_alpha) * (X.exp() - T(1)));
+            });
             break;
     }
 }

@@ -5,7 +5,8 @@
 //   Vec::width floats; zero(), set1(x), load(p), store(p, v),
 //   load_n(p, k) / store_n(p, v, k) for the first k < width lanes,
 //   fmadd(a, b, c) = a*b + c (one rounding on the x86 paths), add, mul, max,
-//   sum(v) (horizontal).
+//   sum(v) (horizontal), permute(v, perm(idx)) = lanes idx[0..width) of v
+//   (idx holds width ints, each in [0, width)).
 // The portable Vec is four floats in an array; compilers map it to SSE2 or
 // NEON, and its fmadd is a multiply then an add.
 
@@ -23,9 +24,9 @@ struct Vec {
     static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
     static Vec add(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
     static Vec mul(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
-    // Zero-masking with a full mask: the plain _mm512_max_ps passes an
-    // undefined source that GCC 12 reports under -Wmaybe-uninitialized.
-    static Vec max(Vec a, Vec b) { return {_mm512_maskz_max_ps(__mmask16(0xffff), a.v, b.v)}; }
+    // max and permute through their zero-masking forms: the plain ones pass
+    // _mm512_undefined_ps(), which draws GCC 12's -Wmaybe-uninitialized.
+    static Vec max(Vec a, Vec b) { return {_mm512_maskz_max_ps(0xffff, a.v, b.v)}; }
     // Halves through the zero-masking extract: the plain extract (inside
     // _mm512_reduce_add_ps and _mm512_castps512_ps256) draws GCC 12's -Wuninitialized.
     static __m256 half(Vec a, int upper) {
@@ -39,6 +40,9 @@ struct Vec {
         return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
     }
     static __mmask16 mask(int k) { return static_cast<__mmask16>((1u << k) - 1u); }
+    using Perm = __m512i;
+    static Perm perm(const int* idx) { return _mm512_loadu_si512(idx); }
+    static Vec permute(Vec a, Perm p) { return {_mm512_maskz_permutexvar_ps(0xffff, p, a.v)}; }
 };
 #elif TYPENET_ISA == 1 && !defined(TYPENET_SIMD_AVX2_DEFINED)
 #define TYPENET_SIMD_AVX2_DEFINED
@@ -64,6 +68,9 @@ struct Vec {
     static __m256i mask(int k) {
         return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     }
+    using Perm = __m256i;
+    static Perm perm(const int* idx) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)); }
+    static Vec permute(Vec a, Perm p) { return {_mm256_permutevar8x32_ps(a.v, p)}; }
 };
 #elif TYPENET_ISA == 0 && !defined(TYPENET_SIMD_PORTABLE_DEFINED)
 #define TYPENET_SIMD_PORTABLE_DEFINED
@@ -102,5 +109,10 @@ struct Vec {
         return a;
     }
     static float sum(Vec a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
+    struct Perm {
+        int i[4];
+    };
+    static Perm perm(const int* idx) { return {{idx[0], idx[1], idx[2], idx[3]}}; }
+    static Vec permute(Vec a, Perm p) { return {{a.v[p.i[0]], a.v[p.i[1]], a.v[p.i[2]], a.v[p.i[3]]}}; }
 };
 #endif

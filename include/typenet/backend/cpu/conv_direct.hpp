@@ -1,0 +1,451 @@
+// typenet/backend/cpu/conv_direct.hpp - direct float convolutions on the CPU.
+//
+// For stride 1 and valid padding (conv2d_direct_supported) these replace
+// im2col + GEMM: the kernels (kernels/conv_direct.hpp) run a GEMM whose B
+// operand is a shifted view of the input read in wide rows of W pixels, so
+// nothing is unfolded. Here the operands are laid out in the caller's
+// workspace (packed weights, offset tables, a padded copy of the last image,
+// per-thread scratch), the work is split into items that threads claim from an
+// atomic counter, and the kernel path is be.isa().
+//   forward:         y_wide[co][p'] = sum_k w[co][k] x[ci][p' + ki*W + kj];
+//                    only lanes with ow < out_w are stored, + bias, ReLU.
+//   backward-data:   the transposed GEMM C[(ki,kj,ci)][p'] = sum_co w * dyw[co][p']
+//                    on dy in W-wide rows (junk columns zero), each tile added
+//                    straight into dx[ci][p' + ki*W + kj] (col2im in registers):
+//                    only the useful products, unlike a full convolution.
+//   backward-filter: dw^T[k][co] = sum_images sum_p x[ci][pos(p) + off(k)] dy^T[p][co]
+//                    with vectors along co (dy transposed per image, so no
+//                    horizontal sums and no junk positions); with few taps
+//                    (K = c_in*kh*kw < 64, where the transpose would dominate)
+//                    dw[co][k] = sum dyw[co][p'] x[ci][p' + off(k)] with vectors
+//                    along wide positions instead. Either way per fixed chunk
+//                    of images (by n alone), reduced in chunk order:
+//                    bit-identical for any thread count.
+// Inputs are assumed finite: the few-taps backward-filter multiplies junk
+// lanes' real neighbouring values by zero (0 * inf would be NaN).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstddef>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "../../core/conv_geometry.hpp"
+#include "../../core/error.hpp"
+#include "cpu.hpp"
+#include "kernels/conv_direct.hpp"
+
+namespace typenet {
+
+/// Whether the direct ops handle geometry g: stride 1, no padding, and sizes
+/// whose offsets fit in an int. Other shapes keep im2col + GEMM (conv.hpp).
+inline bool conv2d_direct_supported(const Conv2dGeometry& g) {
+    if (g.stride_h != 1 || g.stride_w != 1 || g.pad_h != 0 || g.pad_w != 0) return false;
+    if (g.c_in == 0 || g.c_out == 0 || g.h == 0 || g.w == 0 || g.kh == 0 || g.kw == 0) return false;
+    if (g.kh > g.h || g.kw > g.w || g.out_h != g.h - g.kh + 1 || g.out_w != g.w - g.kw + 1) return false;
+    const std::size_t limit = INT_MAX / 4;
+    const std::size_t plane = (g.h + 2 * g.kh) * g.w + 64;
+    return g.c_in * plane < limit && g.c_out * plane < limit && g.c_in * g.kh * g.kw < limit &&
+           g.c_out * g.kh * g.kw < limit;
+}
+
+namespace cpu_detail {
+
+constexpr std::size_t conv_round16(std::size_t v) { return (v + 15) / 16 * 16; }
+constexpr std::size_t conv_ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
+
+// Backward-filter with fewer taps than this uses the wide-position kernel.
+inline constexpr std::size_t conv_bwf_transpose_min_taps = 64;
+// Few-taps backward-filter: images per L1 block at most (their x pointers live on the stack).
+inline constexpr std::size_t conv_max_block = 32;
+
+// Column batch handed to the kernels at a time: a multiple of every path's
+// columns per tile (2, 3).
+inline constexpr int conv_column_batch = 24;
+
+// Every size the three ops derive from the geometry and the kernel path.
+struct ConvDirectPlan {
+    cpu_kernels::ConvTile tile;
+    std::size_t threads;
+    std::size_t V, HW, L, P, khw, Kf;
+    std::size_t vpf;       // pixel vectors per image of the wide output (forward, backward-filter)
+    std::size_t x_last;    // padded copy of the last image: its vectors read up to V + kw past the end
+    std::size_t packed_f;  // forward packed weights
+    std::size_t packed_b;  // backward-data packed weights
+    std::size_t group;     // backward-data: images per work item
+    std::size_t Pw;        // one wide dy plane (vpf*V), junk columns and tail zero
+    std::size_t co_pad;    // backward-filter: C_out rounded up to 16
+    std::size_t chunk;     // backward-filter: images per chunk (fixed by n)
+    std::size_t chunks;
+    std::size_t partial;   // backward-filter: one chunk's dw^T (Kf, co_pad) and db (co_pad)
+    bool few_taps;         // backward-filter: the wide-position kernel (Kf < conv_bwf_transpose_min_taps)
+    std::size_t w_chunk, w_chunks, w_block, w_partial, w_rows;  // its chunks, L1 blocks, partials, rows
+    // workspace floats of each op
+    std::size_t ws_forward, ws_backward_data, ws_backward_filter;
+};
+
+inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
+    ConvDirectPlan p{};
+    p.tile = TYPENET_ISA_CALL(be.isa(), conv_tile);
+    p.threads = std::size_t(be.threads());
+    p.V = std::size_t(p.tile.width);
+    p.HW = g.h * g.w;
+    p.L = g.out_h * g.w;
+    p.P = g.out_h * g.out_w;
+    p.khw = g.kh * g.kw;
+    p.Kf = g.c_in * p.khw;
+    p.vpf = conv_ceil_div(p.L, p.V);
+    p.x_last = conv_round16(g.c_in * p.HW + p.V + g.kw + 16);
+    const auto rows = std::size_t(p.tile.rows);
+    p.packed_f = conv_ceil_div(g.c_out, rows) * rows * p.Kf;
+    p.packed_b = conv_ceil_div(p.Kf, rows) * rows * g.c_out;
+    p.group = std::clamp<std::size_t>(conv_ceil_div(conv_column_batch, p.vpf), 1, 16);
+    p.Pw = p.vpf * p.V;
+    p.co_pad = conv_round16(g.c_out);
+    p.chunk = std::max<std::size_t>(1, conv_ceil_div(g.n, 8));  // 8 chunks (fewer for n < 8), fixed by n
+    p.chunks = conv_ceil_div(g.n, p.chunk);
+    p.partial = (p.Kf + 1) * p.co_pad;
+    // Few taps: about 8 chunks of at least 32 vector steps per position so
+    // horizontal sums stay rare; within a chunk, blocks of images whose wide
+    // dy rows (2048 floats per channel, 48 KB for a 6-channel row block) stay in L1.
+    p.few_taps = p.Kf < conv_bwf_transpose_min_taps;
+    p.w_chunk = std::max<std::size_t>(1, std::min(g.n, std::max(conv_ceil_div(g.n, 8), conv_ceil_div(32, p.vpf))));
+    p.w_chunks = conv_ceil_div(g.n, p.w_chunk);
+    const std::size_t fit = std::clamp<std::size_t>(2048 / p.Pw, 1, conv_max_block);
+    p.w_block = conv_ceil_div(p.w_chunk, conv_ceil_div(p.w_chunk, fit));
+    p.w_partial = conv_round16(g.c_out * p.Kf + g.c_out);
+    p.w_rows = conv_ceil_div(g.c_out, std::size_t(p.tile.bww_rows)) * std::size_t(p.tile.bww_rows);
+    p.ws_forward = p.packed_f + conv_round16(p.Kf) + p.x_last;
+    p.ws_backward_data = p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) +
+                         p.threads * conv_round16(p.group * g.c_out * p.Pw);
+    p.ws_backward_filter = p.few_taps ? conv_round16(p.Kf) + p.x_last + p.w_chunks * p.w_partial +
+                                            p.threads * conv_round16(p.w_block * p.w_rows * p.Pw)
+                                      : conv_round16(p.Kf) + conv_round16(p.P) + p.chunks * p.partial +
+                                            p.threads * conv_round16(p.P * p.co_pad);
+    return p;
+}
+
+// Throws ArgumentError for a geometry the direct ops do not handle.
+inline void conv_direct_check(const Conv2dGeometry& g, const char* op) {
+    if (!conv2d_direct_supported(g))
+        throw ArgumentError(std::string("typenet: ") + op +
+                            ": the direct convolution needs stride 1 and valid padding (see conv2d_direct_supported);"
+                            " use the im2col ops of conv.hpp for this geometry");
+}
+
+// An int table in float scratch (storage reuse: the ints live there until
+// the next op reuses the workspace).
+inline int* conv_int_table(float* at, std::size_t count) {
+    static_assert(sizeof(int) == sizeof(float) && alignof(int) <= alignof(float));
+    return ::new (static_cast<void*>(at)) int[count];
+}
+
+// Runs f(thread, item, first) for items [0, count), claimed one at a time
+// from an atomic counter so a descheduled thread holds up at most one item;
+// `first` is true on a thread's first item of the call.
+template <class F>
+void conv_run_items(const Cpu& be, std::size_t count, F&& f) {
+    if (count == 0) return;
+    if (count == 1 || be.threads() == 1) {
+        for (std::size_t i = 0; i < count; ++i) f(std::size_t{0}, i, i == 0);
+        return;
+    }
+    std::atomic<std::size_t> next{0};
+    be.pool().run([&](std::size_t t) {
+        bool first = true;
+        for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < count; first = false)
+            f(t, i, first);
+    });
+}
+
+// f(begin, end) over [0, count) on the pool, inline when small (waking
+// threads costs about as much as touching 100 KB). Independent of conv.hpp so
+// that conv.hpp can include this header.
+template <class F>
+void conv_parallel(const Cpu& be, std::size_t count, std::size_t values_per_item, F&& f) {
+    if (count * values_per_item < (std::size_t{1} << 15))
+        f(std::size_t{0}, count);
+    else
+        be.parallel_for(count, f);
+}
+
+// packed[(rb*K + k)*MR + m] = a(rb*MR + m, k), zero past `rows`.
+template <class A>
+void conv_pack(std::size_t rows, std::size_t K, std::size_t mr, float* packed, A&& a) {
+    for (std::size_t rb = 0; rb < rows; rb += mr)
+        for (std::size_t k = 0; k < K; ++k)
+            for (std::size_t m = 0; m < mr; ++m) *packed++ = rb + m < rows ? a(rb + m, k) : 0.0f;
+}
+
+// Forward offsets: tap k = (ci, ki, kj) reads x[ci][p' + ki*W + kj].
+inline int* conv_forward_offsets(const Conv2dGeometry& g, const ConvDirectPlan& p, float* at) {
+    int* off = conv_int_table(at, p.Kf);
+    for (std::size_t ci = 0, k = 0; ci < g.c_in; ++ci)
+        for (std::size_t ki = 0; ki < g.kh; ++ki)
+            for (std::size_t kj = 0; kj < g.kw; ++kj) off[k++] = int(ci * p.HW + ki * g.w + kj);
+    return off;
+}
+
+// The last image with zeros after it: the junk lanes of its last vectors
+// read past the end of x. The other images read into the next one.
+inline const float* conv_last_image(const Conv2dGeometry& g, const ConvDirectPlan& p, const float* x, float* at) {
+    const std::size_t size = g.c_in * p.HW;
+    std::memcpy(at, x + (g.n - 1) * size, size * sizeof(float));
+    std::fill(at + size, at + p.x_last, 0.0f);
+    return at;
+}
+
+// Backward-filter with few taps: vectors along wide positions, horizontal sums.
+inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p,
+                                          const float* x, const float* dy, float* dw, float* db, float* workspace) {
+    const int* off = conv_forward_offsets(g, p, workspace);
+    const float* x_last = conv_last_image(g, p, x, workspace + conv_round16(p.Kf));
+    float* partials = workspace + conv_round16(p.Kf) + p.x_last;  // per chunk: dw (C_out, Kf), then db
+    float* scratch = partials + p.w_chunks * p.w_partial;
+    const std::size_t per_thread = conv_round16(p.w_block * p.w_rows * p.Pw);
+
+    // Items: (chunk, group of output channels). Groups only split the work:
+    // every partial value is computed the same way whatever the grouping.
+    const auto mr = std::size_t(p.tile.bww_rows);
+    const std::size_t blocks = conv_ceil_div(g.c_out, mr);
+    const std::size_t want = std::clamp<std::size_t>(conv_ceil_div(4 * p.threads, p.w_chunks), 1, blocks);
+    const std::size_t group_rows = conv_ceil_div(blocks, want) * mr;
+    const std::size_t groups = conv_ceil_div(g.c_out, group_rows);
+    const std::size_t x_image = g.c_in * p.HW;
+    conv_run_items(be, p.w_chunks * groups, [&](std::size_t t, std::size_t item, bool first) {
+        const std::size_t c = item / groups, r0 = item % groups * group_rows;
+        const std::size_t rows = std::min(group_rows, g.c_out - r0);
+        const std::size_t c0 = c * p.w_chunk, c1 = std::min(g.n, c0 + p.w_chunk);
+        float* e = scratch + t * per_thread;  // (block, group_rows, Pw): zero junk columns and tail
+        if (first) std::fill(e, e + per_thread, 0.0f);
+        float* part = partials + c * p.w_partial;
+        float* part_db = part + g.c_out * p.Kf;
+        const float* xs[conv_max_block];
+        for (std::size_t i0 = c0; i0 < c1; i0 += p.w_block) {  // blocks in order: later ones add
+            const std::size_t images = std::min(p.w_block, c1 - i0);
+            for (std::size_t i = 0; i < images; ++i) {
+                xs[i] = i0 + i + 1 == g.n ? x_last : x + (i0 + i) * x_image;
+                TYPENET_ISA_CALL(be.isa(), conv_widen, dy + ((i0 + i) * g.c_out + r0) * p.P, rows, g.out_h,
+                                 int(g.out_w), e + i * group_rows * p.Pw, g.w, p.Pw);
+            }
+            const cpu_kernels::ConvBwfWide b{xs,  e,          group_rows * p.Pw, p.Pw, int(images), int(p.vpf), rows,
+                                         off, int(p.Kf), part + r0 * p.Kf,   i0 > c0};
+            TYPENET_ISA_CALL(be.isa(), conv_bwf_wide, b);
+            for (std::size_t r = 0; r < rows; ++r) {  // the wide rows: their junk columns are zero
+                const float sum = TYPENET_ISA_CALL(be.isa(), conv_rows_sum, e + r * p.Pw, group_rows * p.Pw,
+                                                   int(images), p.Pw);
+                part_db[r0 + r] = i0 > c0 ? part_db[r0 + r] + sum : sum;
+            }
+        }
+    });
+
+    // dw and db: the chunks' partials added in chunk order.
+    const std::size_t n_dw = g.c_out * p.Kf, total = n_dw + (db ? g.c_out : 0);
+    conv_parallel(be, total, p.w_chunks, [&](std::size_t begin, std::size_t end) {
+        // out[0, count) = partial values [from, from + count) summed over chunks; vectorises along them.
+        const auto reduce = [&](float* out, std::size_t from, std::size_t count) {
+            std::memcpy(out, partials + from, count * sizeof(float));
+            for (std::size_t c = 1; c < p.w_chunks; ++c) {
+                const float* part = partials + c * p.w_partial + from;
+                for (std::size_t e = 0; e < count; ++e) out[e] += part[e];
+            }
+        };
+        if (begin < n_dw) reduce(dw + begin, begin, std::min(end, n_dw) - begin);
+        if (db && end > n_dw) {
+            const std::size_t from = std::max(begin, n_dw);
+            reduce(db + (from - n_dw), from, end - from);
+        }
+    });
+}
+
+}  // namespace cpu_detail
+
+/// Scratch floats that conv2d_direct_forward, _backward_data and
+/// _backward_filter need for g on backend be (its path and thread count).
+/// Allocate once, reuse; the ops allocate nothing.
+inline std::size_t conv2d_direct_workspace(const Cpu& be, const Conv2dGeometry& g) {
+    const auto p = cpu_detail::conv_direct_plan(be, g);
+    return std::max({p.ws_forward, p.ws_backward_data, p.ws_backward_filter});
+}
+
+/// y = conv(x, w) + bias, then max(0, y) when relu. x (N,C_in,H,W),
+/// w (C_out,C_in,KH,KW), bias (C_out) or null, y (N,C_out,OUT_H,OUT_W);
+/// g must satisfy conv2d_direct_supported.
+inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const float* x, const float* w,
+                                  const float* bias, bool relu, float* y, float* workspace) {
+    using namespace cpu_detail;
+    conv_direct_check(g, "conv2d_direct_forward");
+    if (g.n == 0) return;
+    const ConvDirectPlan p = conv_direct_plan(be, g);
+    const auto mr = std::size_t(p.tile.rows);
+    float* packed = workspace;
+    conv_pack(g.c_out, p.Kf, mr, packed, [&](std::size_t co, std::size_t k) { return w[co * p.Kf + k]; });
+    const int* off = conv_forward_offsets(g, p, workspace + p.packed_f);
+    const float* x_last = conv_last_image(g, p, x, workspace + p.packed_f + conv_round16(p.Kf));
+    const cpu_kernels::ConvGemm a{packed, off, int(p.Kf), g.c_out, p.P, bias, relu, nullptr, nullptr};
+
+    // Items: runs of whole column batches over all images' pixel vectors.
+    const std::size_t columns = g.n * p.vpf, batch = conv_column_batch;
+    const std::size_t per_item =
+        std::max<std::size_t>(1, conv_ceil_div(conv_ceil_div(columns, batch), 8 * p.threads)) * batch;
+    const std::size_t x_image = g.c_in * p.HW, y_image = g.c_out * p.P;
+    conv_run_items(be, conv_ceil_div(columns, per_item), [&](std::size_t, std::size_t item, bool) {
+        cpu_kernels::ConvColumn col[conv_column_batch];
+        const std::size_t end = std::min(columns, (item + 1) * per_item);
+        for (std::size_t c0 = item * per_item; c0 < end; c0 += batch) {
+            const int count = int(std::min(batch, end - c0));
+            for (int j = 0; j < count; ++j) {
+                const std::size_t c = c0 + std::size_t(j), image = c / p.vpf, p0 = c % p.vpf * p.V;
+                cpu_kernels::ConvColumn& cl = col[j];
+                cl.src = (image + 1 == g.n ? x_last : x + image * x_image) + p0;
+                // Lanes kept: wide positions inside the output with ow < out_w;
+                // they are consecutive in y.
+                std::size_t r = p0 / g.w, cw = p0 % g.w, first = 0;
+                int kept = 0;
+                for (int l = 0; l < int(p.V); ++l) {
+                    cl.idx[l] = 0;
+                    if (p0 + std::size_t(l) < p.L && cw < g.out_w) {
+                        if (kept == 0) first = r * g.out_w + cw;
+                        cl.idx[kept++] = l;
+                    }
+                    if (++cw == g.w) cw = 0, ++r;
+                }
+                cl.count = kept;
+                cl.gather = kept > 0 && cl.idx[kept - 1] != kept - 1;
+                cl.dst = y + image * y_image + first;
+            }
+            TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
+        }
+    });
+}
+
+/// dx = the gradient of conv2d_direct_forward's y (before ReLU) with respect
+/// to x, given dy. dy (N,C_out,OUT_H,OUT_W), w (C_out,C_in,KH,KW),
+/// dx (N,C_in,H,W), overwritten.
+inline void conv2d_direct_backward_data(const Cpu& be, const Conv2dGeometry& g, const float* dy, const float* w,
+                                        float* dx, float* workspace) {
+    using namespace cpu_detail;
+    conv_direct_check(g, "conv2d_direct_backward_data");
+    if (g.n == 0) return;
+    const ConvDirectPlan p = conv_direct_plan(be, g);
+    const auto mr = std::size_t(p.tile.rows);
+    float* packed = workspace;
+    // Rows are (ki, kj, ci), tap-major, so one tile's rows add into different
+    // dx planes: rows of one plane overlap, and a load that overlaps a store
+    // still in flight waits for it. K runs over output channels.
+    conv_pack(p.Kf, g.c_out, mr, packed, [&](std::size_t r, std::size_t co) {
+        return w[(co * g.c_in + r % g.c_in) * p.khw + r / g.c_in];
+    });
+    float* at = workspace + p.packed_b;
+    int* off = conv_int_table(at, g.c_out);
+    for (std::size_t co = 0; co < g.c_out; ++co) off[co] = int(co * p.Pw);
+    at += conv_round16(g.c_out);
+    int* base = conv_int_table(at, p.Kf);
+    int* shift = conv_int_table(at + conv_round16(p.Kf), p.Kf);
+    for (std::size_t ki = 0, r = 0; ki < g.kh; ++ki)
+        for (std::size_t kj = 0; kj < g.kw; ++kj)
+            for (std::size_t ci = 0; ci < g.c_in; ++ci, ++r) base[r] = int(ci * p.HW), shift[r] = int(ki * g.w + kj);
+    float* scratch = at + 2 * conv_round16(p.Kf);
+    const std::size_t per_thread = conv_round16(p.group * g.c_out * p.Pw);
+    const cpu_kernels::ConvGemm a{packed, off, int(g.c_out), p.Kf, 0, nullptr, false, base, shift};
+
+    conv_run_items(be, conv_ceil_div(g.n, p.group), [&](std::size_t t, std::size_t item, bool first) {
+        float* d = scratch + t * per_thread;  // (group, C_out, Pw): only dy's own positions are ever written
+        if (first) std::fill(d, d + per_thread, 0.0f);
+        const std::size_t i0 = item * p.group, images = std::min(p.group, g.n - i0);
+        TYPENET_ISA_CALL(be.isa(), conv_widen, dy + i0 * g.c_out * p.P, images * g.c_out, g.out_h, int(g.out_w), d,
+                         g.w, p.Pw);
+        std::fill(dx + i0 * g.c_in * p.HW, dx + (i0 + images) * g.c_in * p.HW, 0.0f);
+        cpu_kernels::ConvColumn col[conv_column_batch];
+        int count = 0;
+        for (std::size_t i = 0; i < images; ++i)
+            for (std::size_t v = 0; v < p.vpf; ++v) {
+                cpu_kernels::ConvColumn& cl = col[count++];
+                cl.src = d + i * g.c_out * p.Pw + v * p.V;
+                cl.dst = dx + (i0 + i) * g.c_in * p.HW + v * p.V;
+                cl.count = int(p.HW - v * p.V);  // lanes left in the plane; the tile clips each row's shift
+                cl.gather = false;
+                if (count == conv_column_batch) {
+                    TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
+                    count = 0;
+                }
+            }
+        if (count > 0) TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
+    });
+}
+
+/// dw, db = the gradients of conv2d_direct_forward's y (before ReLU) with
+/// respect to w and bias, given x (N,C_in,H,W) and dy (N,C_out,OUT_H,OUT_W).
+/// dw (C_out,C_in,KH,KW) and db (C_out) are overwritten; db may be null.
+/// Bit-identical for any thread count.
+inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g, const float* x, const float* dy,
+                                          float* dw, float* db, float* workspace) {
+    using namespace cpu_detail;
+    conv_direct_check(g, "conv2d_direct_backward_filter");
+    if (g.n == 0) {
+        std::fill(dw, dw + g.weight_size(), 0.0f);
+        if (db) std::fill(db, db + g.c_out, 0.0f);
+        return;
+    }
+    const ConvDirectPlan p = conv_direct_plan(be, g);
+    if (p.few_taps) {
+        conv_backward_filter_few_taps(be, g, p, x, dy, dw, db, workspace);
+        return;
+    }
+    const int* off = conv_forward_offsets(g, p, workspace);
+    int* xpos = conv_int_table(workspace + conv_round16(p.Kf), p.P);
+    for (std::size_t oh = 0, q = 0; oh < g.out_h; ++oh)
+        for (std::size_t ow = 0; ow < g.out_w; ++ow) xpos[q++] = int(oh * g.w + ow);
+    float* partials = workspace + conv_round16(p.Kf) + conv_round16(p.P);  // per chunk: dw^T, then db
+    float* scratch = partials + p.chunks * p.partial;
+    const std::size_t per_thread = conv_round16(p.P * p.co_pad);
+
+    // Items: (chunk, group of taps). Groups only split the work: every
+    // partial value is computed the same way whatever the grouping.
+    const auto mr = std::size_t(p.tile.bwf_rows);
+    const std::size_t blocks = conv_ceil_div(p.Kf, mr);
+    const std::size_t want = std::clamp<std::size_t>(conv_ceil_div(4 * p.threads, p.chunks), 1, blocks);
+    const std::size_t group_taps = conv_ceil_div(blocks, want) * mr;
+    const std::size_t groups = conv_ceil_div(p.Kf, group_taps);
+    const std::size_t x_image = g.c_in * p.HW;
+    conv_run_items(be, p.chunks * groups, [&](std::size_t t, std::size_t item, bool first) {
+        const std::size_t c = item / groups, k0 = item % groups * group_taps;
+        const std::size_t taps = std::min(group_taps, p.Kf - k0);
+        const std::size_t i0 = c * p.chunk, i1 = std::min(g.n, i0 + p.chunk);
+        float* dyt = scratch + t * per_thread;  // (P, co_pad): columns past C_out stay zero
+        if (first) std::fill(dyt, dyt + per_thread, 0.0f);
+        float* part = partials + c * p.partial;
+        for (std::size_t i = i0; i < i1; ++i) {  // images in order: later ones add
+            TYPENET_ISA_CALL(be.isa(), conv_transpose, dy + i * g.c_out * p.P, g.c_out, p.P, dyt, p.co_pad);
+            const cpu_kernels::ConvBwf b{x + i * x_image,   dyt,       xpos,
+                                         int(p.P),          off + k0,  int(taps),
+                                         int(p.co_pad / p.V), part + k0 * p.co_pad, i > i0};
+            TYPENET_ISA_CALL(be.isa(), conv_bwf, b);
+            if (k0 == 0)
+                TYPENET_ISA_CALL(be.isa(), conv_column_sums, dyt, p.P, p.co_pad, part + p.Kf * p.co_pad, i > i0);
+        }
+    });
+
+    // dw and db: the chunks' partials added in chunk order (into chunk 0's),
+    // then transposed out. Rows 0..Kf-1 are dw^T, row Kf is db.
+    conv_parallel(be, p.Kf + 1, p.chunks * p.co_pad, [&](std::size_t begin, std::size_t end) {
+        float* sum = partials + begin * p.co_pad;
+        const std::size_t count = (end - begin) * p.co_pad;
+        for (std::size_t c = 1; c < p.chunks; ++c) {
+            const float* part = partials + c * p.partial + begin * p.co_pad;
+            for (std::size_t e = 0; e < count; ++e) sum[e] += part[e];
+        }
+        for (std::size_t k = begin; k < end; ++k) {
+            const float* row = partials + k * p.co_pad;
+            if (k < p.Kf)
+                for (std::size_t co = 0; co < g.c_out; ++co) dw[co * p.Kf + k] = row[co];
+            else if (db)
+                std::copy(row, row + g.c_out, db);
+        }
+    });
+}
+
+}  // namespace typenet

@@ -1,0 +1,110 @@
+// typenet/backend/cpu/kernels/conv_direct.hpp - serial direct-convolution
+// kernels for float, one variant per kernel path (see foreach_isa.hpp).
+//
+// A stride-1 valid convolution read in "wide rows" is a GEMM whose B matrix
+// is a shifted view of the input: output position p' = oh*W + ow for ow in
+// [0, W) (columns ow >= out_w are junk) reads x[ci][p' + ki*W + kj], one
+// contiguous run per kernel offset, so no im2col. The kernels here compute
+// register tiles of that GEMM; backend/cpu/conv_direct.hpp lays out the
+// operands, splits the work over threads and picks the path.
+#pragma once
+
+#include <cstddef>
+
+#include "../isa.hpp"
+#include "dispatch.hpp"
+
+namespace typenet::cpu_kernels {
+
+/// Register tile sizes of a path, so callers size packed weights and scratch.
+struct ConvTile {
+    int width;     // floats per vector
+    int rows;      // shifted GEMM: output channels per tile (MR)
+    int cols;      // shifted GEMM: pixel vectors per tile (NR)
+    int bwf_rows;  // backward-filter: kernel taps per tile
+    int bwf_cols;  // backward-filter: vectors of output channels per tile
+    int bww_rows;  // backward-filter, few taps: output channels per tile
+};
+
+/// One pixel vector of the shifted GEMM: `width` wide positions read from
+/// src + off[k]; the lanes kept (lane idx[i] for i < count when gather, else
+/// lanes 0..count) go to dst, dst + stride, ... (one output row per tile row).
+struct ConvColumn {
+    const float* src;
+    float* dst;
+    int count;
+    bool gather;
+    int idx[16];
+};
+
+/// The A side of a shifted GEMM: weights packed as [row block][k][rows
+/// per tile] (zero rows past `rows`), K input offsets, per-row bias (or null)
+/// and ReLU applied before the store. With `shift` set the tile adds instead
+/// (backward-data's col2im): row r's values go to dst + base[r] + shift[r],
+/// lanes below count - shift[r] only (count: the lanes left in the plane).
+struct ConvGemm {
+    const float* packed;
+    const int* off;
+    int K;
+    std::size_t rows;
+    std::size_t dst_stride;
+    const float* bias;
+    bool relu;
+    const int* base;
+    const int* shift;
+};
+
+/// Backward-filter of one image, transposed so the vectors run along output
+/// channels and need no horizontal sums:
+/// dwt[k][co] (+)= sum over p < P of x[xpos[p] + off[k]] * dyt[p][co].
+struct ConvBwf {
+    const float* x;    // the image's (c_in,H,W) input
+    const float* dyt;  // (P, co_pad) its dy transposed, zero past c_out
+    const int* xpos;   // P: each output position's offset in an input plane
+    int P;
+    const int* off;    // K taps
+    int K;
+    int co_vectors;    // co_pad / width
+    float* dwt;        // (K, co_pad)
+    bool accumulate;   // add to dwt instead of overwriting it
+};
+
+/// Backward-filter for few taps (c_in*kh*kw small), over one block of images
+/// and a group of output channels:
+/// dw[r*K + k] = sum over images i, positions p of
+/// dy_wide[i][r][p] * x_i[off[k] + p], p in [0, steps*width).
+struct ConvBwfWide {
+    const float* const* x;  // per image: its (c_in,H,W) input, readable a little past the end
+    const float* dy;        // (images, rows, plane) wide dy with zero junk columns and tail
+    std::size_t dy_image_stride, plane;
+    int images, steps;
+    std::size_t rows;
+    const int* off;
+    int K;
+    float* dw;        // (rows, K)
+    bool accumulate;  // add to dw instead of overwriting it
+};
+
+}  // namespace typenet::cpu_kernels
+
+// Complete unrolling of the register-tile loops keeps the accumulators in registers.
+#if defined(TYPENET_CONV_UNROLL)
+#elif defined(__clang__)
+#define TYPENET_CONV_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define TYPENET_CONV_UNROLL _Pragma("GCC unroll 32")
+#else
+#define TYPENET_CONV_UNROLL
+#endif
+
+// nvcc's front end does not know GCC's unroll pragma (warning 1675) but
+// passes it on to the host compiler, which does.
+#if defined(__CUDACC__)
+#pragma nv_diagnostic push
+#pragma nv_diag_suppress 1675
+#endif
+#define TYPENET_ISA_BODY "conv_direct_body.hpp"
+#include "foreach_isa.hpp"
+#if defined(__CUDACC__)
+#pragma nv_diagnostic pop
+#endif

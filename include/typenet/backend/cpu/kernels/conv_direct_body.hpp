@@ -1,0 +1,272 @@
+// typenet/backend/cpu/kernels/conv_direct_body.hpp - one path's direct
+// convolution kernels. Included by foreach_isa.hpp inside the path's
+// namespace (so no #include here); see conv_direct.hpp for the types.
+
+// Tile shapes: accumulators + the vectors one step loads must fit the
+// registers (32 zmm, 16 ymm, 16 xmm), and each step must load fewer values
+// than it multiplies, so the FMA units set the pace.
+#if TYPENET_ISA == 2
+inline constexpr int conv_mr = 8, conv_nr = 3, conv_bwf_mr = 6, conv_bwf_nr = 4, conv_bww_mr = 6, conv_bww_nr = 4;
+#elif TYPENET_ISA == 1
+inline constexpr int conv_mr = 4, conv_nr = 3, conv_bwf_mr = 4, conv_bwf_nr = 3, conv_bww_mr = 4, conv_bww_nr = 3;
+#else
+inline constexpr int conv_mr = 4, conv_nr = 2, conv_bwf_mr = 4, conv_bwf_nr = 2, conv_bww_mr = 2, conv_bww_nr = 4;
+#endif
+
+inline ConvTile conv_tile() { return {Vec::width, conv_mr, conv_nr, conv_bwf_mr, conv_bwf_nr, conv_bww_mr}; }
+
+// Rows [row0, row0 + conv_mr) of the shifted GEMM times columns col[0, ncols);
+// a short tile repeats its last column (computed, not stored).
+inline void conv_gemm_tile(const ConvGemm& a, std::size_t row0, const ConvColumn* col, int ncols) {
+    const float* src[conv_nr];
+    TYPENET_CONV_UNROLL
+    for (int j = 0; j < conv_nr; ++j) src[j] = col[j < ncols ? j : ncols - 1].src;
+    Vec acc[conv_mr][conv_nr];
+    TYPENET_CONV_UNROLL
+    for (int m = 0; m < conv_mr; ++m) {
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < conv_nr; ++j) acc[m][j] = Vec::zero();
+    }
+    const float* wp = a.packed + row0 * std::size_t(a.K);  // (K, conv_mr) of this row block
+    const int* off = a.off;
+    for (int k = 0; k < a.K; ++k, wp += conv_mr) {
+        const int o = off[k];
+        Vec xv[conv_nr];
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < conv_nr; ++j) xv[j] = Vec::load(src[j] + o);
+        TYPENET_CONV_UNROLL
+        for (int m = 0; m < conv_mr; ++m) {
+            const Vec wv = Vec::set1(wp[m]);
+            TYPENET_CONV_UNROLL
+            for (int j = 0; j < conv_nr; ++j) acc[m][j] = Vec::fmadd(wv, xv[j], acc[m][j]);
+        }
+    }
+    const std::size_t left = a.rows - row0;
+    const int mr = left < std::size_t(conv_mr) ? int(left) : conv_mr;
+    if (a.shift) {  // add into dx: row r is (ci, tap), shifted by the tap's offset
+        TYPENET_CONV_UNROLL
+        for (int m = 0; m < conv_mr; ++m) {
+            if (m < mr) {
+                const int base = a.base[row0 + std::size_t(m)], shift = a.shift[row0 + std::size_t(m)];
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_nr; ++j) {
+                    const int n = j < ncols ? col[j].count - shift : 0;
+                    if (n > 0) {
+                        float* d = col[j].dst + base + shift;
+                        if (n >= Vec::width)
+                            Vec::store(d, Vec::add(Vec::load(d), acc[m][j]));
+                        else
+                            Vec::store_n(d, Vec::add(Vec::load_n(d, n), acc[m][j]), n);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    typename Vec::Perm perm[conv_nr];
+    TYPENET_CONV_UNROLL
+    for (int j = 0; j < conv_nr; ++j) perm[j] = Vec::perm(col[j < ncols ? j : 0].idx);
+    TYPENET_CONV_UNROLL
+    for (int m = 0; m < conv_mr; ++m) {
+        if (m < mr) {
+            const Vec b = Vec::set1(a.bias ? a.bias[row0 + std::size_t(m)] : 0.0f);
+            TYPENET_CONV_UNROLL
+            for (int j = 0; j < conv_nr; ++j) {
+                if (j < ncols) {
+                    Vec v = a.bias ? Vec::add(acc[m][j], b) : acc[m][j];
+                    if (a.relu) v = Vec::max(Vec::zero(), v);  // zero first: a NaN stays NaN
+                    if (col[j].gather) v = Vec::permute(v, perm[j]);
+                    Vec::store_n(col[j].dst + (row0 + std::size_t(m)) * a.dst_stride, v, col[j].count);
+                }
+            }
+        }
+    }
+}
+
+/// The shifted GEMM for columns col[0, count): every row block, conv_nr
+/// columns at a time (the columns' inputs stay in L1 across row blocks).
+inline void conv_gemm_columns(const ConvGemm& a, const ConvColumn* col, int count) {
+    for (int c = 0; c < count; c += conv_nr) {
+        const int nc = count - c < conv_nr ? count - c : conv_nr;
+        for (std::size_t r = 0; r < a.rows; r += conv_mr) conv_gemm_tile(a, r, col + c, nc);
+    }
+}
+
+/// Backward-filter of one image (see ConvBwf): conv_bwf_mr taps x
+/// conv_bwf_nr vectors of output channels per tile, one broadcast x value
+/// and conv_bwf_nr aligned dy loads per position.
+inline void conv_bwf(const ConvBwf& b) {
+    const std::size_t ld = std::size_t(b.co_vectors) * Vec::width;
+    for (int k0 = 0; k0 < b.K; k0 += conv_bwf_mr) {
+        const int mr = b.K - k0 < conv_bwf_mr ? b.K - k0 : conv_bwf_mr;
+        const float* xs[conv_bwf_mr];
+        TYPENET_CONV_UNROLL
+        for (int m = 0; m < conv_bwf_mr; ++m) xs[m] = b.x + b.off[k0 + (m < mr ? m : mr - 1)];
+        for (int c0 = 0; c0 < b.co_vectors; c0 += conv_bwf_nr) {
+            const int nr = b.co_vectors - c0 < conv_bwf_nr ? b.co_vectors - c0 : conv_bwf_nr;
+            std::size_t col[conv_bwf_nr];
+            TYPENET_CONV_UNROLL
+            for (int j = 0; j < conv_bwf_nr; ++j) col[j] = std::size_t(c0 + (j < nr ? j : nr - 1)) * Vec::width;
+            Vec acc[conv_bwf_mr][conv_bwf_nr];
+            TYPENET_CONV_UNROLL
+            for (int m = 0; m < conv_bwf_mr; ++m) {
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bwf_nr; ++j) acc[m][j] = Vec::zero();
+            }
+            const float* e = b.dyt;
+            for (int p = 0; p < b.P; ++p, e += ld) {
+                const int q = b.xpos[p];
+                Vec ev[conv_bwf_nr];
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bwf_nr; ++j) ev[j] = Vec::load(e + col[j]);
+                TYPENET_CONV_UNROLL
+                for (int m = 0; m < conv_bwf_mr; ++m) {
+                    const Vec xv = Vec::set1(xs[m][q]);
+                    TYPENET_CONV_UNROLL
+                    for (int j = 0; j < conv_bwf_nr; ++j) acc[m][j] = Vec::fmadd(xv, ev[j], acc[m][j]);
+                }
+            }
+            TYPENET_CONV_UNROLL
+            for (int m = 0; m < conv_bwf_mr; ++m) {
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bwf_nr; ++j)
+                    if (m < mr && j < nr) {
+                        float* out = b.dwt + std::size_t(k0 + m) * ld + col[j];
+                        Vec::store(out, b.accumulate ? Vec::add(Vec::load(out), acc[m][j]) : acc[m][j]);
+                    }
+            }
+        }
+    }
+}
+
+/// Backward-filter, few taps (see ConvBwfWide):
+/// conv_bww_mr rows x conv_bww_nr taps of vector accumulators, summed over
+/// every image and position of the chunk before one horizontal sum each.
+inline void conv_bwf_wide(const ConvBwfWide& b) {
+    const int K = b.K;
+    for (std::size_t r0 = 0; r0 < b.rows; r0 += conv_bww_mr) {
+        const int mr = b.rows - r0 < std::size_t(conv_bww_mr) ? int(b.rows - r0) : conv_bww_mr;
+        std::size_t erow[conv_bww_mr];
+        TYPENET_CONV_UNROLL
+        for (int m = 0; m < conv_bww_mr; ++m) erow[m] = (r0 + std::size_t(m < mr ? m : mr - 1)) * b.plane;
+        for (int k0 = 0; k0 < K; k0 += conv_bww_nr) {
+            const int nr = K - k0 < conv_bww_nr ? K - k0 : conv_bww_nr;
+            int o[conv_bww_nr];
+            TYPENET_CONV_UNROLL
+            for (int j = 0; j < conv_bww_nr; ++j) o[j] = b.off[k0 + (j < nr ? j : nr - 1)];
+            Vec acc[conv_bww_mr][conv_bww_nr];
+            TYPENET_CONV_UNROLL
+            for (int m = 0; m < conv_bww_mr; ++m) {
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bww_nr; ++j) acc[m][j] = Vec::zero();
+            }
+            for (int i = 0; i < b.images; ++i) {
+                const float* xs[conv_bww_nr];
+                const float* es[conv_bww_mr];
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bww_nr; ++j) xs[j] = b.x[i] + o[j];
+                TYPENET_CONV_UNROLL
+                for (int m = 0; m < conv_bww_mr; ++m) es[m] = b.dy + std::size_t(i) * b.dy_image_stride + erow[m];
+                for (int s = 0; s < b.steps; ++s) {
+                    const std::size_t p = std::size_t(s) * Vec::width;
+                    Vec xv[conv_bww_nr];
+                    TYPENET_CONV_UNROLL
+                    for (int j = 0; j < conv_bww_nr; ++j) xv[j] = Vec::load(xs[j] + p);
+                    TYPENET_CONV_UNROLL
+                    for (int m = 0; m < conv_bww_mr; ++m) {
+                        const Vec d = Vec::load(es[m] + p);
+                        TYPENET_CONV_UNROLL
+                        for (int j = 0; j < conv_bww_nr; ++j) acc[m][j] = Vec::fmadd(d, xv[j], acc[m][j]);
+                    }
+                }
+            }
+            TYPENET_CONV_UNROLL
+            for (int m = 0; m < conv_bww_mr; ++m) {
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < conv_bww_nr; ++j)
+                    if (m < mr && j < nr) {
+                        float& out = b.dw[(r0 + std::size_t(m)) * std::size_t(K) + std::size_t(k0 + j)];
+                        out = b.accumulate ? out + Vec::sum(acc[m][j]) : Vec::sum(acc[m][j]);
+                    }
+            }
+        }
+    }
+}
+
+#if TYPENET_ISA == 2
+// out[j*os + i] = in[i*is + j] for a 16x16 block, in registers: pairs of
+// rows interleaved, then 4x4 blocks within 128-bit lanes, then the lanes.
+// (Zero-masking forms: the plain ones draw GCC 12's -Wmaybe-uninitialized.)
+inline void conv_transpose16(const float* in, std::size_t is, float* out, std::size_t os) {
+    __m512 a[16], c[16];
+    for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(in + std::size_t(i) * is);
+    for (int g = 0; g < 4; ++g) {
+        const __m512 b0 = _mm512_maskz_unpacklo_ps(0xffff, a[4 * g], a[4 * g + 1]);
+        const __m512 b1 = _mm512_maskz_unpackhi_ps(0xffff, a[4 * g], a[4 * g + 1]);
+        const __m512 b2 = _mm512_maskz_unpacklo_ps(0xffff, a[4 * g + 2], a[4 * g + 3]);
+        const __m512 b3 = _mm512_maskz_unpackhi_ps(0xffff, a[4 * g + 2], a[4 * g + 3]);
+        c[4 * g + 0] = _mm512_maskz_shuffle_ps(0xffff, b0, b2, 0x44);  // lane k: column 4k, rows 4g..4g+3
+        c[4 * g + 1] = _mm512_maskz_shuffle_ps(0xffff, b0, b2, 0xee);  // column 4k+1
+        c[4 * g + 2] = _mm512_maskz_shuffle_ps(0xffff, b1, b3, 0x44);
+        c[4 * g + 3] = _mm512_maskz_shuffle_ps(0xffff, b1, b3, 0xee);
+    }
+    for (int t = 0; t < 4; ++t) {
+        const __m512 d0 = _mm512_maskz_shuffle_f32x4(0xffff, c[t], c[4 + t], 0x88);
+        const __m512 d1 = _mm512_maskz_shuffle_f32x4(0xffff, c[t], c[4 + t], 0xdd);
+        const __m512 d2 = _mm512_maskz_shuffle_f32x4(0xffff, c[8 + t], c[12 + t], 0x88);
+        const __m512 d3 = _mm512_maskz_shuffle_f32x4(0xffff, c[8 + t], c[12 + t], 0xdd);
+        _mm512_storeu_ps(out + std::size_t(t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d0, d2, 0x88));
+        _mm512_storeu_ps(out + std::size_t(4 + t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d1, d3, 0x88));
+        _mm512_storeu_ps(out + std::size_t(8 + t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d0, d2, 0xdd));
+        _mm512_storeu_ps(out + std::size_t(12 + t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d1, d3, 0xdd));
+    }
+}
+#endif
+
+/// dyt (P, ld) = src (rows, P) transposed, for columns below `rows`.
+inline void conv_transpose(const float* src, std::size_t rows, std::size_t P, float* dyt, std::size_t ld) {
+    std::size_t r = 0;
+#if TYPENET_ISA == 2
+    for (; r + 16 <= rows; r += 16) {
+        std::size_t p = 0;
+        for (; p + 16 <= P; p += 16) conv_transpose16(src + r * P + p, P, dyt + p * ld + r, ld);
+        for (; p < P; ++p)
+            for (std::size_t i = 0; i < 16; ++i) dyt[p * ld + r + i] = src[(r + i) * P + p];
+    }
+#endif
+    for (; r < rows; ++r)
+        for (std::size_t p = 0; p < P; ++p) dyt[p * ld + r] = src[r * P + p];
+}
+
+/// sums[v] (+)= the sum over P rows of dyt's (P, ld) vectors: db.
+inline void conv_column_sums(const float* dyt, std::size_t P, std::size_t ld, float* sums, bool accumulate) {
+    for (std::size_t c = 0; c < ld; c += Vec::width) {
+        Vec s = Vec::zero();
+        for (std::size_t p = 0; p < P; ++p) s = Vec::add(s, Vec::load(dyt + p * ld + c));
+        Vec::store(sums + c, accumulate ? Vec::add(Vec::load(sums + c), s) : s);
+    }
+}
+
+/// Copies `planes` planes of rows x width floats (packed, as NCHW stores
+/// them) into rows of `stride` floats, planes `plane` floats apart: dy into
+/// the wide layouts. Rows are a few floats, too short for memcpy calls.
+inline void conv_widen(const float* src, std::size_t planes, std::size_t rows, int width, float* dst,
+                       std::size_t stride, std::size_t plane) {
+    for (std::size_t c = 0; c < planes; ++c, dst += plane)
+        for (std::size_t r = 0; r < rows; ++r, src += width) {
+            float* d = dst + r * stride;
+            int i = 0;
+            for (; i + Vec::width <= width; i += Vec::width) Vec::store(d + i, Vec::load(src + i));
+            if (i < width) Vec::store_n(d + i, Vec::load_n(src + i, width - i), width - i);
+        }
+}
+
+
+/// The sum of `count` rows of `len` floats (a multiple of the width), rows
+/// `stride` floats apart, in a fixed order.
+inline float conv_rows_sum(const float* p, std::size_t stride, int count, std::size_t len) {
+    Vec s = Vec::zero();
+    for (int r = 0; r < count; ++r, p += stride)
+        for (std::size_t i = 0; i < len; i += Vec::width) s = Vec::add(s, Vec::load(p + i));
+    return Vec::sum(s);
+}

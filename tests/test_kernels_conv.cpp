@@ -1,0 +1,237 @@
+// tests/test_kernels_conv.cpp - the direct float convolutions
+// (backend/cpu/conv_direct.hpp) on every kernel path this CPU has, against
+// naive double references.
+//
+// Tolerance as test_conv_ops.cpp: 1e-4 relative to max(1, |want|). Each case
+// also checks that 1 and 2 threads and two runs give bit-identical results,
+// that outputs are fully overwritten (they start as NaN), that nothing reads
+// uninitialised workspace (it starts as NaN too) and that nothing is written
+// past the workspace (a canary follows it).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <typenet/backend/cpu/conv_direct.hpp>
+#include <typenet/backend/cpu/cpu.hpp>
+#include <typenet/core/conv_geometry.hpp>
+#include <typenet/core/random.hpp>
+
+namespace {
+
+using namespace typenet;
+using std::size_t;
+
+constexpr double tol = 1e-4;
+constexpr size_t canary_size = 64;
+constexpr float canary = 12345.0f;
+
+std::vector<float> uniform(Rng& rng, size_t n, double lo = -1.0, double hi = 1.0) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = float(rng.uniform(lo, hi));
+    return v;
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<double>& want, const std::string& what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    for (size_t i = 0; i < got.size(); ++i) {
+        const double t = tol * std::max(1.0, std::abs(want[i]));
+        if (!(std::abs(double(got[i]) - want[i]) <= t)) {
+            ADD_FAILURE() << what << " [" << i << "]: got " << got[i] << ", want " << want[i];
+            return;
+        }
+    }
+}
+
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+struct Ref {
+    std::vector<double> y, dx, dw, db;
+};
+
+// The textbook 7-loop convolution (stride 1, no padding) and its gradients.
+Ref reference(const Conv2dGeometry& g, const std::vector<float>& x, const std::vector<float>& w, const float* bias,
+              bool relu, const std::vector<float>& dy) {
+    Ref r{std::vector<double>(g.output_size()), std::vector<double>(g.input_size()),
+          std::vector<double>(g.weight_size()), std::vector<double>(g.c_out)};
+    for (size_t i = 0; i < g.n; ++i)
+        for (size_t co = 0; co < g.c_out; ++co)
+            for (size_t oh = 0; oh < g.out_h; ++oh)
+                for (size_t ow = 0; ow < g.out_w; ++ow) {
+                    const size_t yi = ((i * g.c_out + co) * g.out_h + oh) * g.out_w + ow;
+                    double s = bias ? double(bias[co]) : 0.0;
+                    const double d = double(dy[yi]);
+                    r.db[co] += d;
+                    for (size_t ci = 0; ci < g.c_in; ++ci)
+                        for (size_t ki = 0; ki < g.kh; ++ki)
+                            for (size_t kj = 0; kj < g.kw; ++kj) {
+                                const size_t xi = ((i * g.c_in + ci) * g.h + oh + ki) * g.w + ow + kj;
+                                const size_t wi = ((co * g.c_in + ci) * g.kh + ki) * g.kw + kj;
+                                s += double(x[xi]) * double(w[wi]);
+                                r.dx[xi] += double(w[wi]) * d;
+                                r.dw[wi] += double(x[xi]) * d;
+                            }
+                    r.y[yi] = relu ? std::max(0.0, s) : s;
+                }
+    return r;
+}
+
+std::string describe(const Conv2dGeometry& g) {
+    std::string s;
+    for (size_t v : {g.n, g.c_in, g.h, g.w, g.c_out, g.kh, g.kw}) s += std::to_string(v) + ",";
+    return "(n,c_in,h,w,c_out,kh,kw) = (" + s + ")";
+}
+
+// Workspace poisoned with NaN and followed by a canary.
+struct Workspace {
+    std::vector<float> data;
+    explicit Workspace(size_t size) : data(size + canary_size, std::numeric_limits<float>::quiet_NaN()) {
+        std::fill(data.end() - canary_size, data.end(), canary);
+    }
+    float* get() { return data.data(); }
+    bool intact() const {
+        return std::all_of(data.end() - canary_size, data.end(), [](float v) { return v == canary; });
+    }
+};
+
+struct Outputs {
+    std::vector<float> y, dx, dw, db;
+};
+
+Outputs run_direct(const Cpu& be, const Conv2dGeometry& g, const std::vector<float>& x, const std::vector<float>& w,
+                   const float* bias, bool relu, const std::vector<float>& dy) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    Outputs o{std::vector<float>(g.output_size(), nan), std::vector<float>(g.input_size(), nan),
+              std::vector<float>(g.weight_size(), nan), std::vector<float>(g.c_out, nan)};
+    Workspace ws(conv2d_direct_workspace(be, g));
+    conv2d_direct_forward(be, g, x.data(), w.data(), bias, relu, o.y.data(), ws.get());
+    conv2d_direct_backward_data(be, g, dy.data(), w.data(), o.dx.data(), ws.get());
+    conv2d_direct_backward_filter(be, g, x.data(), dy.data(), o.dw.data(), o.db.data(), ws.get());
+    EXPECT_TRUE(ws.intact()) << "workspace overrun, " << describe(g);
+    return o;
+}
+
+struct Shape {
+    size_t n, c_in, h, w, c_out, kh, kw;
+};
+
+class DirectConv : public ::testing::TestWithParam<CpuIsa> {
+protected:
+    void SetUp() override {
+        if (static_cast<int>(GetParam()) > static_cast<int>(supported_isa()))
+            GTEST_SKIP() << "this CPU lacks the " << isa_name(GetParam()) << " path (it has "
+                         << isa_name(supported_isa()) << ")";
+    }
+
+    void check(const Shape& s, bool with_bias, bool relu) {
+        const auto g = make_conv2d_geometry(s.n, s.c_in, s.h, s.w, s.c_out, s.kh, s.kw, 1, 1, Padding::valid);
+        ASSERT_TRUE(conv2d_direct_supported(g)) << describe(g);
+        Rng rng(s.n * 1000003 + s.c_in * 1009 + s.h * 101 + s.w * 13 + s.c_out * 7 + s.kh + 3 * s.kw);
+        const auto x = uniform(rng, g.input_size());
+        const auto w = uniform(rng, g.weight_size());
+        const auto b = uniform(rng, g.c_out);
+        const auto dy = uniform(rng, g.output_size());
+        const float* bias = with_bias ? b.data() : nullptr;
+        const std::string what = describe(g) + (with_bias ? " bias" : "") + (relu ? " relu" : "") + " on " +
+                                 isa_name(GetParam());
+        const Ref want = reference(g, x, w, bias, relu, dy);
+        const Outputs one = run_direct(Cpu{1, GetParam()}, g, x, w, bias, relu, dy);
+        expect_close(one.y, want.y, "forward " + what);
+        expect_close(one.dx, want.dx, "backward-data " + what);
+        expect_close(one.dw, want.dw, "backward-filter dw " + what);
+        expect_close(one.db, want.db, "backward-filter db " + what);
+        const Cpu two{2, GetParam()};
+        const Outputs a = run_direct(two, g, x, w, bias, relu, dy);
+        const Outputs again = run_direct(two, g, x, w, bias, relu, dy);
+        const Outputs three = run_direct(Cpu{3, GetParam()}, g, x, w, bias, relu, dy);
+        for (const Outputs* o : {&a, &again, &three}) {
+            EXPECT_TRUE(bitwise_equal(one.y, o->y)) << "forward, 1 vs 2 or 3 threads, " << what;
+            EXPECT_TRUE(bitwise_equal(one.dx, o->dx)) << "backward-data, 1 vs 2 or 3 threads, " << what;
+            EXPECT_TRUE(bitwise_equal(one.dw, o->dw)) << "dw, 1 vs 2 or 3 threads, " << what;
+            EXPECT_TRUE(bitwise_equal(one.db, o->db)) << "db, 1 vs 2 or 3 threads, " << what;
+        }
+    }
+};
+
+TEST_P(DirectConv, ReferenceCnnShapes) {
+    for (size_t n : {3, 65}) {
+        check({n, 1, 28, 28, 32, 3, 3}, true, true);
+        check({n, 32, 13, 13, 64, 3, 3}, true, true);
+        check({n, 64, 5, 5, 64, 3, 3}, true, false);
+    }
+}
+
+TEST_P(DirectConv, Batches) {
+    for (size_t n : {1, 3, 63, 65}) check({n, 3, 9, 7, 5, 3, 3}, true, false);
+}
+
+TEST_P(DirectConv, OddChannelCounts) {
+    for (size_t c_out : {1, 5, 17, 33})
+        for (size_t c_in : {1, 3, 17}) check({2, c_in, 8, 10, c_out, 3, 3}, c_out % 2 == 1, c_in == 3);
+}
+
+TEST_P(DirectConv, KernelSizes) {
+    check({3, 4, 6, 9, 6, 1, 1}, true, true);
+    check({3, 4, 9, 11, 6, 5, 5}, false, false);
+    check({2, 3, 7, 12, 5, 3, 5}, true, false);  // rectangular kernel
+    check({2, 3, 12, 7, 5, 5, 2}, false, true);
+    check({2, 2, 5, 4, 3, 5, 4}, true, false);   // kernel == input
+    check({2, 2, 1, 40, 3, 1, 3}, true, false);  // one row
+    check({2, 2, 40, 1, 3, 3, 1}, true, false);  // one column
+}
+
+TEST_P(DirectConv, RectangularAndLargeInputs) {
+    check({2, 3, 17, 33, 9, 3, 3}, true, true);
+    check({1, 2, 31, 20, 4, 3, 3}, false, false);
+    check({65, 5, 4, 6, 7, 3, 3}, true, true);
+}
+
+TEST_P(DirectConv, ReluKeepsNaN) {
+    const auto g = make_conv2d_geometry(1, 1, 3, 3, 1, 3, 3, 1, 1, Padding::valid);
+    const Cpu be{1, GetParam()};
+    std::vector<float> x(9, 1.0f), w(9, 1.0f), y(1, 0.0f);
+    x[4] = std::numeric_limits<float>::quiet_NaN();
+    Workspace ws(conv2d_direct_workspace(be, g));
+    conv2d_direct_forward(be, g, x.data(), w.data(), nullptr, true, y.data(), ws.get());
+    EXPECT_TRUE(std::isnan(y[0]));
+    EXPECT_TRUE(ws.intact());
+}
+
+TEST(DirectConvSupport, Shapes) {
+    EXPECT_TRUE(conv2d_direct_supported(make_conv2d_geometry(64, 32, 13, 13, 64, 3, 3, 1, 1, Padding::valid)));
+    EXPECT_FALSE(conv2d_direct_supported(make_conv2d_geometry(64, 32, 13, 13, 64, 3, 3, 2, 2, Padding::valid)));
+    EXPECT_FALSE(conv2d_direct_supported(make_conv2d_geometry(64, 32, 13, 13, 64, 3, 3, 1, 1, Padding::same)));
+    // The ops refuse what they do not handle.
+    const auto g = make_conv2d_geometry(1, 1, 5, 5, 1, 3, 3, 2, 2, Padding::valid);
+    const Cpu be{1};
+    std::vector<float> x(g.input_size()), w(g.weight_size()), y(g.output_size()), ws(64);
+    EXPECT_THROW(conv2d_direct_forward(be, g, x.data(), w.data(), nullptr, false, y.data(), ws.data()),
+                 ArgumentError);
+    EXPECT_THROW(conv2d_direct_backward_data(be, g, y.data(), w.data(), x.data(), ws.data()), ArgumentError);
+    EXPECT_THROW(conv2d_direct_backward_filter(be, g, x.data(), y.data(), w.data(), nullptr, ws.data()),
+                 ArgumentError);
+}
+
+TEST(DirectConvSupport, EmptyBatch) {
+    const auto g = make_conv2d_geometry(0, 2, 5, 5, 3, 3, 3, 1, 1, Padding::valid);
+    const Cpu be{2};
+    std::vector<float> w(g.weight_size()), dw(g.weight_size(), 1.0f), db(g.c_out, 1.0f);
+    std::vector<float> ws(conv2d_direct_workspace(be, g) + 1);
+    conv2d_direct_forward(be, g, nullptr, w.data(), nullptr, true, nullptr, ws.data());
+    conv2d_direct_backward_data(be, g, nullptr, w.data(), nullptr, ws.data());
+    conv2d_direct_backward_filter(be, g, nullptr, nullptr, dw.data(), db.data(), ws.data());
+    EXPECT_TRUE(std::all_of(dw.begin(), dw.end(), [](float v) { return v == 0.0f; }));
+    EXPECT_TRUE(std::all_of(db.begin(), db.end(), [](float v) { return v == 0.0f; }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, DirectConv, ::testing::Values(CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512),
+                         [](const ::testing::TestParamInfo<CpuIsa>& info) { return isa_key(info.param); });
+
+}  // namespace
