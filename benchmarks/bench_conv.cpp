@@ -22,9 +22,26 @@ constexpr std::size_t batches[] = {64, 256};
 
 enum class Pass { fwd, bwd_data, bwd_filter };
 constexpr const char* pass_name[] = {"conv/fwd", "conv/bwd_data", "conv/bwd_filter"};
+// On the CPU each case also runs through the im2col + GEMM route
+// (conv-im2col/...), which the public ops use only where the direct kernels
+// do not apply: the two side by side, in one run.
+enum class Route { op, im2col };
+constexpr const char* route_prefix[] = {"", "conv-im2col"};
+
+// Runs pass p through the im2col + GEMM route of the CPU backend.
+void im2col_pass(const tn::Cpu& be, const tn::Conv2dGeometry& g, Pass p, const float* x, const float* w,
+                 const float* bias, float* y, float* dx, float* dw, float* db, float* workspace) {
+    namespace cd = tn::cpu_detail;
+    const std::size_t block = cd::conv2d_images_per_block(g);
+    switch (p) {
+        case Pass::fwd: cd::conv2d_forward_blocks(be, g, block, x, w, bias, y, workspace); break;
+        case Pass::bwd_data: cd::conv2d_backward_data_blocks(be, g, block, y, w, dx, workspace); break;
+        case Pass::bwd_filter: cd::conv2d_backward_filter_blocks(be, g, block, x, y, dw, db, workspace); break;
+    }
+}
 
 template <class B>
-void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, int threads) {
+void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, Route route, int threads) {
     guarded(state, [&] {
         const double peak = peak_gflops<B>(threads);
         B be = make_backend<B>(threads);
@@ -38,6 +55,10 @@ void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, int 
         auto db = random_tensor<B>(g.c_out, 7);
         DeviceTensor<B> workspace(tn::Dims{std::max<std::size_t>(conv2d_workspace(be, g), 1)});
         const double seconds = time_iterations(state, be, [&] {
+            if constexpr (std::is_same_v<B, tn::Cpu>)
+                if (route == Route::im2col)
+                    return im2col_pass(be, g, p, x.data(), w.data(), bias.data(), y.data(), dx.data(), dw.data(),
+                                       db.data(), workspace.data());
             switch (p) {  // the calls of layers/conv2d.hpp
                 case Pass::fwd:
                     conv2d_forward(be, g, x.data(), w.data(), bias.data(), y.data(), workspace.data());
@@ -65,10 +86,14 @@ void register_backend() {
                                               std::to_string(s.h) + "x" + std::to_string(s.w) + "-" +
                                               std::to_string(s.c_out) + "k" + std::to_string(s.k) +
                                               "/batch:" + std::to_string(n);
-                    benchmark::RegisterBenchmark(case_name<B>(pass_name[int(p)], shape, t).c_str(), conv_pass<B>,
-                                                 s, n, p, t)
-                        ->UseManualTime()
-                        ->Unit(benchmark::kMicrosecond);
+                    for (const Route r : {Route::op, Route::im2col}) {
+                        if (r == Route::im2col && !std::is_same_v<B, tn::Cpu>) continue;
+                        const std::string pass =
+                            r == Route::op ? pass_name[int(p)] : std::string(route_prefix[int(r)]) + (pass_name[int(p)] + 4);
+                        benchmark::RegisterBenchmark(case_name<B>(pass, shape, t).c_str(), conv_pass<B>, s, n, p, r, t)
+                            ->UseManualTime()
+                            ->Unit(benchmark::kMicrosecond);
+                    }
                 }
 }
 
