@@ -204,6 +204,71 @@ TEST_P(DirectConv, ReluKeepsNaN) {
     EXPECT_TRUE(ws.intact());
 }
 
+// Finite differences through the direct ops themselves (they are float-only,
+// so the double gradient checks of the layers never reach them): f(x, w, b) =
+// sum(r * relu(conv(x, w) + b)) is piecewise linear, so central differences
+// with a step that crosses no kink are exact up to float rounding. Also: the
+// ReLU fused into the forward store equals a separate ReLU pass.
+TEST_P(DirectConv, FiniteDifferencesAndFusedReluAgree) {
+    const auto g = make_conv2d_geometry(2, 3, 7, 6, 5, 3, 3, 1, 1, Padding::valid);
+    const Cpu be{2, GetParam()};
+    Rng rng(11);
+    auto x = uniform(rng, g.input_size());
+    auto w = uniform(rng, g.weight_size());
+    auto b = uniform(rng, g.c_out);
+    const auto r = uniform(rng, g.output_size());
+    Workspace ws(conv2d_direct_workspace(be, g));
+    std::vector<float> y(g.output_size()), plain(g.output_size());
+    const auto f = [&]() {
+        conv2d_direct_forward(be, g, x.data(), w.data(), b.data(), true, y.data(), ws.get());
+        double sum = 0;
+        for (size_t i = 0; i < y.size(); ++i) sum += double(r[i]) * double(y[i]);
+        return sum;
+    };
+    f();
+    conv2d_direct_forward(be, g, x.data(), w.data(), b.data(), false, plain.data(), ws.get());
+    for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_EQ(y[i], std::max(plain[i], 0.0f)) << "fused ReLU differs from a separate one at " << i;
+    // Back-propagation: dy = r where the output is positive.
+    std::vector<float> dy(g.output_size()), dx(g.input_size()), dw(g.weight_size()), db(g.c_out);
+    for (size_t i = 0; i < dy.size(); ++i) dy[i] = plain[i] > 0.0f ? r[i] : 0.0f;
+    conv2d_direct_backward_data(be, g, dy.data(), w.data(), dx.data(), ws.get());
+    conv2d_direct_backward_filter(be, g, x.data(), dy.data(), dw.data(), db.data(), ws.get());
+    const double step = 1e-2;
+    std::vector<bool> active(plain.size());
+    for (size_t i = 0; i < plain.size(); ++i) active[i] = plain[i] > 0.0f;
+    const auto same_mask = [&] {  // f is linear between x and a step that flips no ReLU
+        conv2d_direct_forward(be, g, x.data(), w.data(), b.data(), false, plain.data(), ws.get());
+        for (size_t i = 0; i < plain.size(); ++i)
+            if ((plain[i] > 0.0f) != active[i]) return false;
+        return true;
+    };
+    ASSERT_TRUE(ws.intact());
+    size_t checked = 0;
+    const auto probe = [&](std::vector<float>& v, const std::vector<float>& grad, const char* name) {
+        for (size_t i = 0; i < v.size(); i += 3) {
+            const float keep = v[i];
+            v[i] = float(keep + step);
+            const double up = f();
+            const bool linear_up = same_mask();
+            v[i] = float(keep - step);
+            const double down = f();
+            const bool linear_down = same_mask();
+            v[i] = keep;
+            if (!linear_up || !linear_down) continue;  // the step crossed a ReLU kink
+            const double numeric = (up - down) / (2 * step);
+            EXPECT_NEAR(grad[i], numeric, 2e-3 * std::max(1.0, std::abs(numeric)))
+                << name << "[" << i << "] on " << isa_name(GetParam());
+            ++checked;
+        }
+    };
+    probe(x, dx, "dx");
+    probe(w, dw, "dw");
+    probe(b, db, "db");
+    EXPECT_GT(checked, 40u) << "too few values away from a ReLU kink to check";
+    EXPECT_GT(std::count(active.begin(), active.end(), false), 20) << "the ReLU should cut some outputs";
+}
+
 TEST(DirectConvSupport, Shapes) {
     EXPECT_TRUE(conv2d_direct_supported(make_conv2d_geometry(64, 32, 13, 13, 64, 3, 3, 1, 1, Padding::valid)));
     EXPECT_FALSE(conv2d_direct_supported(make_conv2d_geometry(64, 32, 13, 13, 64, 3, 3, 2, 2, Padding::valid)));
