@@ -136,6 +136,18 @@ inline void conv_direct_check(const Conv2dGeometry& g, const char* op) {
                             " use the im2col ops of conv.hpp for this geometry");
 }
 
+// Splits `total` rows (in tiles of mr) into groups so that chunks x groups
+// items give each thread about four to claim.
+struct ConvGroups {
+    std::size_t size, count;  // rows per group (a multiple of mr), groups
+};
+inline ConvGroups conv_groups(std::size_t total, std::size_t mr, std::size_t threads, std::size_t chunks) {
+    const std::size_t blocks = conv_ceil_div(total, mr);
+    const std::size_t want = std::clamp<std::size_t>(conv_ceil_div(4 * threads, chunks), 1, blocks);
+    const std::size_t size = conv_ceil_div(blocks, want) * mr;
+    return {size, conv_ceil_div(total, size)};
+}
+
 // An int table in float scratch (storage reuse: the ints live there until
 // the next op reuses the workspace).
 inline int* conv_int_table(float* at, std::size_t count) {
@@ -209,11 +221,8 @@ inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g
 
     // Items: (chunk, group of output channels). Groups only split the work:
     // every partial value is computed the same way whatever the grouping.
-    const auto mr = std::size_t(p.tile.bww_rows);
-    const std::size_t blocks = conv_ceil_div(g.c_out, mr);
-    const std::size_t want = std::clamp<std::size_t>(conv_ceil_div(4 * p.threads, p.w_chunks), 1, blocks);
-    const std::size_t group_rows = conv_ceil_div(blocks, want) * mr;
-    const std::size_t groups = conv_ceil_div(g.c_out, group_rows);
+    const ConvGroups grouping = conv_groups(g.c_out, std::size_t(p.tile.bww_rows), p.threads, p.w_chunks);
+    const std::size_t group_rows = grouping.size, groups = grouping.count;
     const std::size_t x_image = g.c_in * p.HW;
     conv_run_items(be, p.w_chunks * groups, [&](std::size_t t, std::size_t item, bool first) {
         const std::size_t c = item / groups, r0 = item % groups * group_rows;
@@ -405,11 +414,8 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
 
     // Items: (chunk, group of taps). Groups only split the work: every
     // partial value is computed the same way whatever the grouping.
-    const auto mr = std::size_t(p.tile.bwf_rows);
-    const std::size_t blocks = conv_ceil_div(p.Kf, mr);
-    const std::size_t want = std::clamp<std::size_t>(conv_ceil_div(4 * p.threads, p.chunks), 1, blocks);
-    const std::size_t group_taps = conv_ceil_div(blocks, want) * mr;
-    const std::size_t groups = conv_ceil_div(p.Kf, group_taps);
+    const ConvGroups grouping = conv_groups(p.Kf, std::size_t(p.tile.bwf_rows), p.threads, p.chunks);
+    const std::size_t group_taps = grouping.size, groups = grouping.count;
     const std::size_t x_image = g.c_in * p.HW;
     conv_run_items(be, p.chunks * groups, [&](std::size_t t, std::size_t item, bool first) {
         const std::size_t c = item / groups, k0 = item % groups * group_taps;
