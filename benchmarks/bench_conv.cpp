@@ -26,7 +26,7 @@ constexpr const char* pass_name[] = {"conv/fwd", "conv/bwd_data", "conv/bwd_filt
 // (conv-im2col/...), which the public ops use only where the direct kernels
 // do not apply: the two side by side, in one run.
 enum class Route { op, im2col };
-constexpr const char* route_prefix[] = {"", "conv-im2col"};
+constexpr const char* im2col_pass_name[] = {"conv-im2col/fwd", "conv-im2col/bwd_data", "conv-im2col/bwd_filter"};
 
 // Runs pass p through the im2col + GEMM route of the CPU backend.
 void im2col_pass(const tn::Cpu& be, const tn::Conv2dGeometry& g, Pass p, const float* x, const float* w,
@@ -88,8 +88,7 @@ void register_backend() {
                                               "/batch:" + std::to_string(n);
                     for (const Route r : {Route::op, Route::im2col}) {
                         if (r == Route::im2col && !std::is_same_v<B, tn::Cpu>) continue;
-                        const std::string pass =
-                            r == Route::op ? pass_name[int(p)] : std::string(route_prefix[int(r)]) + (pass_name[int(p)] + 4);
+                        const char* pass = r == Route::op ? pass_name[int(p)] : im2col_pass_name[int(p)];
                         benchmark::RegisterBenchmark(case_name<B>(pass, shape, t).c_str(), conv_pass<B>, s, n, p, r, t)
                             ->UseManualTime()
                             ->Unit(benchmark::kMicrosecond);
