@@ -35,6 +35,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -191,6 +192,7 @@ inline wire::Writer serialize(const Tensor& t) {
     w.int_field(2, t.data_type);
     w.string_field(8, t.name);
     w.bytes_field(9, t.raw);
+    if (t.external) w.int_field(14, 1);
     return w;
 }
 
@@ -727,11 +729,15 @@ struct ImportContext {
         if (got != want)
             fail(n, "attribute '" + std::string(name) + "' is " + list(got) + " but typenet's " + layer_name + " needs " + list(want));
     }
+    static std::string number(double v) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.7g", v);
+        return b;
+    }
     void require_float(const onnx::Node& n, std::string_view name, float dflt, double want) const {
         const double got = attr_float(n, name, dflt);
         if (!(std::abs(got - want) <= 1e-6 * std::max(1.0, std::abs(want))))
-            fail(n, "attribute '" + std::string(name) + "' is " + std::to_string(got) + " but typenet's " + layer_name +
-                        " uses " + std::to_string(want));
+            fail(n, "attribute '" + std::string(name) + "' is " + number(got) + " but typenet's " + layer_name + " uses " + number(want));
     }
     // Every attribute of the node must be one of `known`: an attribute typenet does not check could change the result.
     void only_attributes(const onnx::Node& n, std::initializer_list<std::string_view> known) const {
@@ -793,6 +799,26 @@ struct ImportContext {
 
 // --- the layers ----------------------------------------------------------
 
+/// A Pad node's pads (attribute before opset 11, constant input after),
+/// after checking it pads with zeros.
+inline std::vector<std::int64_t> pad_amounts(const ImportContext& c, const onnx::Node& n) {
+    c.only_attributes(n, {"mode", "pads", "value"});
+    if (const auto mode = c.attr_string(n, "mode", "constant"); mode != "constant")
+        c.fail(n, "attribute 'mode' is " + mode + "; typenet pads with zeros only (mode constant)");
+    if (c.attr_float(n, "value", 0.0f) != 0.0f) c.fail(n, "pads with a non-zero value; typenet pads with zeros");
+    if (n.inputs.size() >= 3 && !n.inputs[2].empty()) {
+        const auto it = c.constants.find(n.inputs[2]);
+        if (it == c.constants.end() || c.values(n, *it->second) != std::vector<double>(it->second->elements(), 0.0))
+            c.fail(n, "pads with a non-zero or non-constant value; typenet pads with zeros");
+    }
+    if (n.inputs.size() >= 2 && !n.inputs[1].empty()) {
+        const auto it = c.constants.find(n.inputs[1]);
+        if (it == c.constants.end()) c.fail(n, "takes its pads from '" + n.inputs[1] + "', which is not a constant");
+        return c.int64_values(n, *it->second);
+    }
+    return c.attr_ints(n, "pads", {});
+}
+
 template <std::size_t Units, class Init>
 struct OnnxLayer<Dense<Units, Init>> {
     template <class BL>
@@ -846,6 +872,16 @@ struct OnnxLayer<Conv2DRect<F, KH, KW, SH, SW, P, Init>> {
     }
     template <class BL>
     static void read(ImportContext& c) {
+        // nn.ZeroPad2d before nn.Conv2d (PyTorch's way to pad unevenly, as
+        // typenet's Same does at stride 2) is a Pad node: its pads add to the Conv's.
+        std::vector<std::int64_t> extra{0, 0, 0, 0};
+        if (const onnx::Node* p = c.peek(); p && p->op_type == "Pad") {
+            c.expect("Pad", 3);
+            const auto v = pad_amounts(c, *p);
+            if (v.size() != 8 || v[0] || v[1] || v[4] || v[5])
+                c.fail(*p, "pads " + ImportContext::list(v) + "; before a Conv typenet takes a Pad of the height and width only");
+            extra = {v[2], v[3], v[6], v[7]};
+        }
         const auto& n = c.expect("Conv", 3);
         c.only_attributes(n, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"});
         c.require_ints(n, "kernel_shape", {KH, KW}, {KH, KW});
@@ -855,7 +891,13 @@ struct OnnxLayer<Conv2DRect<F, KH, KW, SH, SW, P, Init>> {
         const auto want = pads<BL>();
         const std::string auto_pad = c.attr_string(n, "auto_pad", "NOTSET");
         if (auto_pad == "NOTSET") {
-            c.require_ints(n, "pads", {0, 0, 0, 0}, want);
+            auto got = c.attr_ints(n, "pads", {0, 0, 0, 0});
+            if (got.size() == 4)
+                for (std::size_t k = 0; k < 4; ++k) got[k] += extra[k];
+            if (got != want)
+                c.fail(n, "attribute 'pads' is " + ImportContext::list(got) +
+                              (extra != std::vector<std::int64_t>{0, 0, 0, 0} ? " (with the Pad node before it)" : "") +
+                              " but typenet's " + c.layer_name + " needs " + ImportContext::list(want));
         } else {
             // VALID pads nothing; SAME_UPPER puts the odd padding at the end, as typenet's Same does.
             const bool same = auto_pad == "SAME_UPPER" || (auto_pad == "SAME_LOWER" && want[0] == want[2] && want[1] == want[3]);
@@ -864,6 +906,7 @@ struct OnnxLayer<Conv2DRect<F, KH, KW, SH, SW, P, Init>> {
                 c.fail(n, "attribute 'auto_pad' is " + auto_pad + " but typenet's " + c.layer_name + " needs pads " +
                               ImportContext::list(want));
             if (n.find("pads")) c.fail(n, "has both 'auto_pad' and 'pads'");
+            if (extra != std::vector<std::int64_t>{0, 0, 0, 0}) c.fail(n, "has 'auto_pad' after a Pad node");
         }
         if (n.inputs.size() < 2) c.fail(n, "has no weight input W");
         c.take(n, 1, "weight", {std::int64_t(F), std::int64_t(BL::C), std::int64_t(KH), std::int64_t(KW)}, "weight W");
@@ -1316,10 +1359,8 @@ struct Importer {
     }
 
     static bool zero_pad(const ImportContext& c, const onnx::Node& n) {
-        if (c.attr_string(n, "mode", "constant") != "constant") return false;
-        std::vector<std::int64_t> pads = c.attr_ints(n, "pads", {});
-        if (n.inputs.size() >= 2 && !n.inputs[1].empty()) pads = c.int64_values(n, *c.constants.at(n.inputs[1]));
-        return !pads.empty() && std::all_of(pads.begin(), pads.end(), [](std::int64_t p) { return p == 0; });
+        const auto pads = pad_amounts(c, n);
+        return std::all_of(pads.begin(), pads.end(), [](std::int64_t p) { return p == 0; });
     }
 
     void set(const std::string& name, std::vector<double> v) {
@@ -1331,7 +1372,8 @@ struct Importer {
             if (bs[i].name == name) return put(bs[i], ps.size() + i, buffers, v);
         fail("internal error: the network has no tensor '" + name + "'");
     }
-    void put(const ParamSegment& s, std::size_t k, std::vector<T>& dst, const std::vector<double>& v) {
+    template <class Segment>
+    void put(const Segment& s, std::size_t k, std::vector<T>& dst, const std::vector<double>& v) {
         if (v.size() != s.size) fail("internal error: tensor '" + s.name + "' has the wrong size");
         for (std::size_t i = 0; i < v.size(); ++i) dst[s.offset + i] = T(v[i]);
         filled[k] = true;
