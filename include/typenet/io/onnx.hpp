@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -657,6 +658,7 @@ struct ImportContext {
     std::function<void(const std::string&, std::vector<double>)> set;  // "0.weight" -> values (checked size)
     bool folded_into_previous = false;  // the previous layer is a Conv / Gemm an exporter may have folded a BatchNorm into
     std::vector<std::string> notes;
+    std::deque<onnx::Tensor> computed;  // constants folded from shape arithmetic (stable addresses for `constants`)
 
     std::string where(const onnx::Node& n) const {
         return "load_onnx('" + file + "'): node '" + (n.name.empty() ? std::string("(unnamed)") : n.name) + "' (" + n.op_type +
@@ -796,6 +798,193 @@ struct ImportContext {
         set(std::to_string(index) + "." + suffix, values(n, constant(n, k, dims, role)));
     }
 };
+
+// --- constant shape arithmetic ---------------------------------------------
+// torch.onnx.export computes nn.ZeroPad2d's pads with ConstantOfShape,
+// Concat, Reshape, Slice, Transpose and Cast on constants. These are folded
+// here, on INT64 tensors of at most 4096 values, so the Pad sees constant pads.
+
+inline constexpr std::uint64_t max_folded = 4096;
+
+inline bool is_foldable(std::string_view op) {
+    return op == "ConstantOfShape" || op == "Concat" || op == "Reshape" || op == "Slice" || op == "Transpose" || op == "Cast";
+}
+
+struct IntTensor {
+    std::vector<std::int64_t> dims, v;
+};
+
+inline std::size_t folded_count(const ImportContext& c, const onnx::Node& n, const std::vector<std::int64_t>& dims) {
+    if (dims.size() > 8) c.fail(n, "computes a constant of rank " + std::to_string(dims.size()) + "; typenet folds rank 8 at most");
+    std::uint64_t p = 1;
+    for (auto d : dims) {
+        if (d < 0) c.fail(n, "computes a constant with a negative dimension " + std::to_string(d));
+        if (d != 0 && p > max_folded / std::uint64_t(d)) c.fail(n, "computes a constant of more than 4096 values");
+        p *= std::uint64_t(d);
+    }
+    return std::size_t(p);
+}
+
+// out[o] = data[sum_i idx[perm[i]][o_i] * stride[perm[i]]]: Slice (idx) and Transpose (perm) in one.
+inline IntTensor gather(const IntTensor& data, const std::vector<std::vector<std::int64_t>>& idx, const std::vector<std::size_t>& perm) {
+    const std::size_t rank = data.dims.size();
+    std::vector<std::int64_t> stride(rank, 1);
+    for (std::size_t a = rank; a-- > 1;) stride[a - 1] = stride[a] * data.dims[a];
+    IntTensor r;
+    std::size_t total = 1;
+    for (std::size_t i = 0; i < rank; ++i) r.dims.push_back(std::int64_t(idx[perm[i]].size())), total *= idx[perm[i]].size();
+    std::vector<std::size_t> o(rank, 0);
+    for (std::size_t k = 0; k < total; ++k) {
+        std::int64_t off = 0;
+        for (std::size_t i = 0; i < rank; ++i) off += idx[perm[i]][o[i]] * stride[perm[i]];
+        r.v.push_back(data.v[std::size_t(off)]);
+        for (std::size_t i = rank; i-- > 0;) {
+            if (++o[i] < idx[perm[i]].size()) break;
+            o[i] = 0;
+        }
+    }
+    return r;
+}
+
+inline onnx::Tensor fold_constant(const ImportContext& c, const onnx::Node& n) {
+    auto in = [&](std::size_t k) {
+        const onnx::Tensor& t = *c.constants.at(n.inputs[k]);
+        IntTensor r{t.dims, c.int64_values(n, t)};
+        folded_count(c, n, r.dims);
+        return r;
+    };
+    auto axis_of = [&](std::int64_t a, std::size_t rank) {
+        if (a < -std::int64_t(rank) || a >= std::int64_t(rank))
+            c.fail(n, "has axis " + std::to_string(a) + " outside a tensor of rank " + std::to_string(rank));
+        return std::size_t(a < 0 ? a + std::int64_t(rank) : a);
+    };
+    IntTensor r;
+    const std::string& op = n.op_type;
+    if (op == "ConstantOfShape") {
+        r.dims = in(0).v;
+        const onnx::Attribute* value = n.find("value");
+        if (!value || value->t.size() != 1 || value->t[0].elements() != 1)
+            c.fail(n, "has no one-value INT64 tensor 'value'; typenet folds INT64 shape arithmetic only");
+        r.v.assign(folded_count(c, n, r.dims), c.int64_values(n, value->t[0])[0]);
+    } else if (op == "Concat") {
+        const IntTensor first = in(0);
+        if (first.dims.empty()) c.fail(n, "concatenates scalars");
+        const std::size_t axis = axis_of(c.attr_int(n, "axis", 0), first.dims.size());
+        std::vector<IntTensor> parts;
+        r.dims = first.dims;
+        r.dims[axis] = 0;
+        for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+            parts.push_back(in(k));
+            auto d = parts.back().dims;
+            if (d.size() != first.dims.size()) c.fail(n, "concatenates tensors of different ranks");
+            r.dims[axis] += d[axis];
+            d[axis] = first.dims[axis];
+            if (d != first.dims) c.fail(n, "concatenates tensors whose shapes differ off the axis");
+        }
+        folded_count(c, n, r.dims);
+        std::size_t outer = 1, inner = 1;
+        for (std::size_t a = 0; a < axis; ++a) outer *= std::size_t(first.dims[a]);
+        for (std::size_t a = axis + 1; a < first.dims.size(); ++a) inner *= std::size_t(first.dims[a]);
+        for (std::size_t o = 0; o < outer; ++o)
+            for (const auto& p : parts) {
+                const std::size_t block = std::size_t(p.dims[axis]) * inner;
+                r.v.insert(r.v.end(), p.v.begin() + std::ptrdiff_t(o * block), p.v.begin() + std::ptrdiff_t((o + 1) * block));
+            }
+    } else if (op == "Reshape") {
+        if (n.inputs.size() != 2) c.fail(n, "needs a data and a shape input");
+        IntTensor data = in(0);
+        const auto shape = in(1).v;
+        const bool allowzero = c.attr_int(n, "allowzero", 0) != 0;
+        std::int64_t known = 1;
+        std::size_t infer = shape.size();
+        for (std::size_t i = 0; i < shape.size(); ++i) {
+            std::int64_t d = shape[i];
+            if (d == 0 && !allowzero) {
+                if (i >= data.dims.size()) c.fail(n, "copies dimension " + std::to_string(i) + " that the data does not have");
+                d = data.dims[i];
+            }
+            if (d == -1) {
+                if (infer != shape.size()) c.fail(n, "has two -1 in its shape");
+                infer = i;
+            } else if (d < 0 || (d != 0 && known > std::int64_t(max_folded) / d)) {
+                c.fail(n, "reshapes to the invalid shape " + ImportContext::list(shape));
+            } else {
+                known *= d;
+            }
+            r.dims.push_back(d);
+        }
+        const auto count = std::int64_t(data.v.size());
+        if (infer != shape.size()) {
+            if (known == 0 || count % known != 0) c.fail(n, "cannot infer the -1 in " + ImportContext::list(shape));
+            r.dims[infer] = count / known;
+        } else if (known != count) {
+            c.fail(n, "reshapes " + std::to_string(count) + " values to " + ImportContext::list(shape));
+        }
+        r.v = std::move(data.v);
+    } else if (op == "Slice") {
+        if (n.inputs.size() < 3 || n.inputs.size() > 5) c.fail(n, "needs 3 to 5 inputs (data, starts, ends, axes, steps)");
+        const IntTensor data = in(0);
+        const auto starts = in(1).v, ends = in(2).v;
+        std::vector<std::int64_t> axes, steps(starts.size(), 1);
+        if (n.inputs.size() > 3 && !n.inputs[3].empty()) axes = in(3).v;
+        else
+            for (std::size_t i = 0; i < starts.size(); ++i) axes.push_back(std::int64_t(i));
+        if (n.inputs.size() > 4 && !n.inputs[4].empty()) steps = in(4).v;
+        if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
+            c.fail(n, "has starts, ends, axes and steps of different lengths");
+        const std::size_t rank = data.dims.size();
+        std::vector<std::vector<std::int64_t>> idx(rank);
+        std::vector<bool> sliced(rank, false);
+        for (std::size_t a = 0; a < rank; ++a)
+            for (std::int64_t i = 0; i < data.dims[a]; ++i) idx[a].push_back(i);
+        for (std::size_t k = 0; k < starts.size(); ++k) {
+            const std::size_t a = axis_of(axes[k], rank);
+            if (sliced[a]) c.fail(n, "slices axis " + std::to_string(a) + " twice");
+            sliced[a] = true;
+            const std::int64_t dim = data.dims[a], big = std::int64_t(max_folded) + 1;
+            const std::int64_t step = std::clamp<std::int64_t>(steps[k], -big, big);  // |step| > dim takes one value
+            if (step == 0) c.fail(n, "has a step of 0");
+            std::int64_t b = std::clamp<std::int64_t>(starts[k], -big, big), e = std::clamp<std::int64_t>(ends[k], -big, big);
+            if (b < 0) b += dim;
+            if (e < 0) e += dim;
+            b = step > 0 ? std::clamp<std::int64_t>(b, 0, dim) : std::clamp<std::int64_t>(b, 0, dim - 1);
+            e = step > 0 ? std::clamp<std::int64_t>(e, 0, dim) : std::clamp<std::int64_t>(e, -1, dim - 1);
+            idx[a].clear();
+            for (std::int64_t i = b; step > 0 ? i < e : i > e; i += step) idx[a].push_back(i);
+        }
+        std::vector<std::size_t> perm(rank);
+        for (std::size_t a = 0; a < rank; ++a) perm[a] = a;
+        r = gather(data, idx, perm);
+    } else if (op == "Transpose") {
+        const IntTensor data = in(0);
+        const std::size_t rank = data.dims.size();
+        std::vector<std::int64_t> p = c.attr_ints(n, "perm", {});
+        if (p.empty())
+            for (std::size_t a = rank; a-- > 0;) p.push_back(std::int64_t(a));
+        std::vector<std::size_t> perm;
+        std::vector<bool> seen(rank, false);
+        for (auto a : p) {
+            if (a < 0 || a >= std::int64_t(rank) || seen[std::size_t(a)]) c.fail(n, "has the invalid perm " + ImportContext::list(p));
+            seen[std::size_t(a)] = true;
+            perm.push_back(std::size_t(a));
+        }
+        if (perm.size() != rank) c.fail(n, "has the invalid perm " + ImportContext::list(p));
+        std::vector<std::vector<std::int64_t>> idx(rank);
+        for (std::size_t a = 0; a < rank; ++a)
+            for (std::int64_t i = 0; i < data.dims[a]; ++i) idx[a].push_back(i);
+        r = gather(data, idx, perm);
+    } else {  // Cast
+        if (c.attr_int(n, "to", 0) != onnx::INT64) c.fail(n, "casts to a type other than INT64; typenet folds INT64 shape arithmetic only");
+        r = in(0);
+    }
+    onnx::Tensor t;
+    t.name = n.outputs[0];
+    t.data_type = onnx::INT64;
+    t.dims = r.dims;
+    t.raw.resize(r.v.size() * 8);
+    if (!r.v.empty()) std::memcpy(t.raw.data(), r.v.data(), t.raw.size());
+    return t;
+}
 
 // --- the layers ----------------------------------------------------------
 
@@ -1291,6 +1480,13 @@ struct Importer {
             }
             if (n.op_type == "Identity" && !n.inputs.empty() && c.constants.count(n.inputs[0])) {
                 c.constants[n.outputs[0]] = c.constants[n.inputs[0]];
+                continue;
+            }
+            if (is_foldable(n.op_type) && !n.inputs.empty() &&
+                std::all_of(n.inputs.begin(), n.inputs.end(), [&](const std::string& i) { return i.empty() || c.constants.count(i); })) {
+                c.layer_name = "(constant shape arithmetic)";
+                c.computed.push_back(fold_constant(c, n));
+                c.constants[n.outputs[0]] = &c.computed.back();
                 continue;
             }
             c.chain.push_back(&n);

@@ -43,8 +43,10 @@ struct Conv2DRect {
         }};
         static std::string name() {
             std::string s = "Conv2D<" + std::to_string(Filters) + ", " + std::to_string(KH);
-            if (KW != KH) s += "x" + std::to_string(KW);
-            if (SH != 1 || SW != 1) s += ", s" + std::to_string(SH) + (SW != SH ? "x" + std::to_string(SW) : "");
+            // Appends, not "x" + std::to_string(...): GCC 12 -O2 reports a false -Wrestrict on that form.
+            if (KW != KH) s.append("x").append(std::to_string(KW));
+            if (SH != 1 || SW != 1) s.append(", s").append(std::to_string(SH));
+            if (SW != SH) s.append("x").append(std::to_string(SW));
             if (P == Padding::same) s += ", Same";
             return s + ">";
         }
