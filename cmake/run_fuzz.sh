@@ -31,11 +31,14 @@ out=$build/fuzz
 "$build/tests/fuzz/typenet_make_seeds" "$out/seeds"
 
 failed=()
-for target in idx safetensors json load; do
+for target in idx safetensors json load onnx; do
   dir=$out/$target
   mkdir -p "$dir/corpus"
-  dict=()
-  [ "$target" = idx ] || dict=(-dict=tests/fuzz/safetensors.dict)
+  case $target in
+    idx) dict=() ;;
+    onnx) dict=(-dict=tests/fuzz/onnx.dict) ;;
+    *) dict=(-dict=tests/fuzz/safetensors.dict) ;;
+  esac
   # New inputs go to the first directory; the seeds are only read.
   status=0
   "$build/tests/fuzz/fuzz_$target" "${dict[@]}" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 \

@@ -1,9 +1,10 @@
 // typenet_make_seeds <dir>: writes the fuzz targets' seed corpora, valid files
-// made by typenet's own writers, into <dir>/{idx,safetensors,json,load}.
+// made by typenet's own writers, into <dir>/{idx,safetensors,json,load,onnx}.
 // Valid seeds let libFuzzer start from the formats' structure instead of
 // discovering it byte by byte. Every seed is read back before it counts.
 #include <typenet/data/idx.hpp>
 #include <typenet/io/json.hpp>
+#include <typenet/io/onnx.hpp>
 #include <typenet/io/safetensors.hpp>
 #include <typenet/optim/adam.hpp>
 
@@ -174,6 +175,37 @@ void json_seeds(const fs::path& dir, const fs::path& safetensors_dir) {
     }
 }
 
+// fuzz::Net as export_onnx writes it, with a final Softmax, and as PyTorch
+// would: Reshape with a Constant shape, a zero Pad, the bias through Identity.
+void onnx_seeds(const fs::path& dir) {
+    fuzz::Model model{7, tn::Cpu{1}};
+    tn::export_onnx(model, dir / "model.onnx");
+    tn::export_onnx(model, dir / "model-softmax.onnx", {.append_softmax = true});
+    auto p = tn::onnx_model(model);
+    tn::onnx::Tensor shape;
+    shape.name = "shape";
+    shape.data_type = tn::onnx::INT64;
+    shape.dims = {2};
+    for (const std::int64_t v : {std::int64_t(-1), std::int64_t(18)})
+        for (int k = 0; k < 8; ++k) shape.raw.push_back(std::byte((std::uint64_t(v) >> (8 * k)) & 0xFF));
+    tn::onnx::Node constant{"c", "Constant", "", {}, {"shape"}, {}};
+    tn::onnx::Attribute value;
+    value.name = "value";
+    value.type = tn::onnx::ATTR_TENSOR;
+    value.t.push_back(shape);
+    constant.attributes.push_back(value);
+    tn::onnx::Node alias{"alias", "Identity", "", {"4.bias"}, {"bias_alias"}, {}};
+    for (auto& n : p.graph.nodes) {
+        if (n.op_type == "Flatten") n.op_type = "Reshape", n.attributes.clear(), n.inputs.push_back("shape");
+        if (n.op_type == "Gemm") n.inputs[2] = "bias_alias";
+    }
+    p.graph.nodes.insert(p.graph.nodes.begin(), {constant, alias});
+    const auto bytes = tn::onnx::serialize(p);
+    write_bytes(dir / "model-torch-style.onnx", std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    fuzz::Model check{8, tn::Cpu{1}};
+    for (const auto& e : fs::directory_iterator(dir)) (void)tn::load_onnx(check, e.path());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -183,7 +215,7 @@ int main(int argc, char** argv) {
     }
     try {
         const fs::path root = argv[1];
-        for (const char* d : {"idx", "safetensors", "json", "load"}) {
+        for (const char* d : {"idx", "safetensors", "json", "load", "onnx"}) {
             fs::remove_all(root / d);
             fs::create_directories(root / d);
         }
@@ -194,7 +226,8 @@ int main(int argc, char** argv) {
             fs::copy_file(e.path(), root / "safetensors" / e.path().filename());
         for (const auto& e : fs::directory_iterator(root / "safetensors")) tn::SafetensorsReader r(e.path());
         json_seeds(root / "json", root / "safetensors");
-        for (const char* d : {"idx", "safetensors", "json", "load"})
+        onnx_seeds(root / "onnx");
+        for (const char* d : {"idx", "safetensors", "json", "load", "onnx"})
             std::cout << "make_seeds: " << std::distance(fs::directory_iterator(root / d), fs::directory_iterator{})
                       << " seeds in " << (root / d).string() << "\n";
     } catch (const std::exception& e) {

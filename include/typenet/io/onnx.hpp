@@ -592,8 +592,8 @@ inline constexpr bool no_mapping = false;
 template <class L>
 struct OnnxLayer {
     static_assert(no_mapping<L>,
-                  "export_onnx / load_onnx: this layer type has no ONNX mapping (see the layer type in "
-                  "'OnnxLayer<...>' below); map it in io/onnx.hpp or remove it from the network");
+                  "export_onnx / load_onnx: this layer type has no ONNX mapping (the compiler names it in "
+                  "'In instantiation of OnnxLayer<...>'); map it in io/onnx.hpp or remove it from the network");
 };
 
 struct ExportContext {
