@@ -336,6 +336,7 @@ private:
             const std::uint64_t key = read_varint(p, r.end, where);
             const auto field = key >> 3;
             Span s;
+            s.begin = at;  // where a scalar field starts; a length-delimited one's data, below
             s.type = unsigned(key & 7);
             if (field == 0 || field > (std::uint64_t(1) << 29) - 1) fail(at, "has an invalid field number " + std::to_string(field), where);
             switch (s.type) {
