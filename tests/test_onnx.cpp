@@ -292,6 +292,11 @@ TEST(Onnx, AcceptsUnevenPaddingAsAPadNodeBeforeTheConv) {
     load(b, p);
     EXPECT_EQ(b.parameters().to_host(), m.parameters().to_host());
 
+    // The Conv must read the Pad's output.
+    auto branch = p;
+    branch.graph.nodes[1].inputs[0] = "input";
+    expect_load_error<Net>(branch, {"node '/0/Conv' (Conv)", "reads 'input' but the value flowing through the chain is 'padded'"});
+
     attribute(p.graph.nodes[0], "pads").ints = {0, 0, 1, 0, 0, 0, 1, 1};
     expect_load_error<Net>(p, {"node '/0/Conv' (Conv)", "attribute 'pads' is [1, 0, 1, 1] (with the Pad node before it)",
                                "needs [0, 0, 1, 1]"});

@@ -682,6 +682,9 @@ struct ImportContext {
                          std::string(op));
         if (n->inputs.size() > max_inputs)
             fail(*n, "has " + std::to_string(n->inputs.size()) + " inputs, at most " + std::to_string(max_inputs) + " expected");
+        if (n->inputs.empty() || n->inputs[0] != current)
+            fail(*n, "reads '" + (n->inputs.empty() ? std::string() : n->inputs[0]) + "' but the value flowing through the chain is '" +
+                         current + "'; typenet reads graphs that are one chain of nodes, input to output");
         advance();
         return *n;
     }
