@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -320,6 +321,68 @@ TEST(Onnx, LoadsABatchNormFoldedIntoTheConvBeforeItAsTheIdentity) {
     const auto want = outputs(without, x, 2);
     const auto got = outputs(b, x, 2);
     for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6 * std::abs(want[i]));
+}
+
+namespace {
+tn::onnx::Tensor int64_tensor(const std::string& name, std::vector<std::int64_t> dims, const std::vector<std::int64_t>& v) {
+    tn::onnx::Tensor t;
+    t.name = name;
+    t.data_type = tn::onnx::INT64;
+    t.dims = std::move(dims);
+    t.raw.resize(v.size() * 8);
+    if (!v.empty()) std::memcpy(t.raw.data(), v.data(), t.raw.size());
+    return t;
+}
+tn::onnx::Node op(const std::string& type, std::vector<std::string> inputs, const std::string& output,
+                  std::vector<tn::onnx::Attribute> attributes = {}) {
+    return {"/pad/" + type + "_" + output, type, "", std::move(inputs), {output}, std::move(attributes)};
+}
+}  // namespace
+
+TEST(Onnx, FoldsPyTorchsZeroPad2dShapeArithmetic) {
+    // nn.ZeroPad2d((left 0, right 1, top 0, bottom 1)) as torch.onnx.export (1.13, opset 14) writes it:
+    // pads = Cast(Reshape(Transpose(Slice(Reshape(Concat([0, 1, 0, 1], ConstantOfShape([4])), [-1, 2]),
+    //                                     starts -1, ends INT64_MIN + 1, axes 0, steps -1)), [-1]))
+    // = [0, 0, 0, 0, 0, 0, 1, 1] (begins of N, C, H, W, then ends), the Same padding of a stride-2 Conv on 6x6.
+    using Net = tn::Sequential<tn::Input<1, 6, 6>, tn::Conv2D<2, 3, 2, tn::Same>>;
+    tn::Model<Net> m{1};
+    auto p = tn::onnx_model(m);
+    attribute(p.graph.nodes[0], "pads").ints = {0, 0, 0, 0};
+    p.graph.nodes[0].inputs[0] = "padded";
+    auto& g = p.graph.initializers;
+    g.push_back(int64_tensor("four", {1}, {4}));
+    g.push_back(int64_tensor("given", {4}, {0, 1, 0, 1}));
+    g.push_back(int64_tensor("pairs", {2}, {-1, 2}));
+    g.push_back(int64_tensor("start", {1}, {-1}));
+    g.push_back(int64_tensor("end", {1}, {std::numeric_limits<std::int64_t>::min() + 1}));
+    g.push_back(int64_tensor("axis", {1}, {0}));
+    g.push_back(int64_tensor("step", {1}, {-1}));
+    g.push_back(int64_tensor("flat", {1}, {-1}));
+    tn::onnx::Attribute zero;
+    zero.name = "value";
+    zero.type = tn::onnx::ATTR_TENSOR;
+    zero.t.push_back(int64_tensor("", {1}, {0}));
+    const std::vector<tn::onnx::Node> pad_nodes{
+        op("ConstantOfShape", {"four"}, "zeros", {zero}),
+        op("Concat", {"given", "zeros"}, "all", {tn::onnx_detail::attr_i("axis", 0)}),
+        op("Reshape", {"all", "pairs"}, "pairs_2d"),
+        op("Slice", {"pairs_2d", "start", "end", "axis", "step"}, "reversed"),
+        op("Transpose", {"reversed"}, "by_side", {tn::onnx_detail::attr_ints("perm", {1, 0})}),
+        op("Reshape", {"by_side", "flat"}, "pads_i64"),
+        op("Cast", {"pads_i64"}, "pads", {tn::onnx_detail::attr_i("to", 7)}),
+        op("Pad", {"input", "pads"}, "padded", {})};
+    p.graph.nodes.insert(p.graph.nodes.begin(), pad_nodes.begin(), pad_nodes.end());
+    tn::Model<Net> b{2};
+    load(b, p);
+    EXPECT_EQ(b.parameters().to_host(), m.parameters().to_host());
+
+    // The other side padded: the folded pads are named in the Conv's message.
+    std::memcpy(initializer(p, "given").raw.data(), std::vector<std::int64_t>{1, 0, 1, 0}.data(), 32);
+    expect_load_error<Net>(p, {"node '/0/Conv' (Conv)", "attribute 'pads' is [1, 1, 0, 0] (with the Pad node before it)",
+                               "needs [0, 0, 1, 1]"});
+    // Bounded: a ConstantOfShape of 2^40 values is refused before anything is allocated.
+    std::memcpy(initializer(p, "four").raw.data(), std::vector<std::int64_t>{std::int64_t(1) << 40}.data(), 8);
+    expect_load_error<Net>(p, {"(ConstantOfShape)", "computes a constant of more than 4096 values"});
 }
 
 // --- mismatches: each names the node, the attribute and what typenet expects ---

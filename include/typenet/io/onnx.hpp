@@ -662,8 +662,8 @@ struct ImportContext {
     std::deque<onnx::Tensor> computed;  // constants folded from shape arithmetic (stable addresses for `constants`)
 
     std::string where(const onnx::Node& n) const {
-        return "load_onnx('" + file + "'): node '" + (n.name.empty() ? std::string("(unnamed)") : n.name) + "' (" + n.op_type +
-               ") for layer " + std::to_string(index) + " " + layer_name;
+        return "load_onnx('" + file + "'): node '" + (n.name.empty() ? std::string("(unnamed)") : n.name) + "' (" + n.op_type + ")" +
+               (layer_name.empty() ? std::string() : " for layer " + std::to_string(index) + " " + layer_name);
     }
     [[noreturn]] void fail(const onnx::Node& n, const std::string& what) const {
         throw IoError(where(n) + ": " + what + ". The graph must match the network layer by layer; export it from the "
@@ -1488,7 +1488,7 @@ struct Importer {
             }
             if (is_foldable(n.op_type) && !n.inputs.empty() &&
                 std::all_of(n.inputs.begin(), n.inputs.end(), [&](const std::string& i) { return i.empty() || c.constants.count(i); })) {
-                c.layer_name = "(constant shape arithmetic)";
+                c.layer_name.clear();  // not matched to a layer
                 c.computed.push_back(fold_constant(c, n));
                 c.constants[n.outputs[0]] = &c.computed.back();
                 continue;
@@ -1501,6 +1501,7 @@ struct Importer {
         // (Identity, Dropout, Pad by zero) and check that the next node reads
         // the value the chain has reached.
         auto skip_noops = [&] {
+            c.layer_name.clear();  // the nodes skipped here belong to no layer
             while (const onnx::Node* n = c.peek()) {
                 check_reads_current(c, *n);
                 if (n->op_type == "Identity" || n->op_type == "Dropout") {
