@@ -97,7 +97,7 @@ TEST(Fit, ValidationAndLinesOutput) {
     EXPECT_EQ(s.rfind("fit: " + m.backend().description() + "\n", 0), 0u) << s;
     EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 4) << "a header, then one line per epoch when not a terminal:\n" << s;
     const std::string csv = h.to_csv();
-    EXPECT_EQ(csv.rfind("epoch,loss,accuracy,val_loss,val_accuracy,seconds,skipped_batches\n", 0), 0u);
+    EXPECT_EQ(csv.rfind("epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds,skipped_batches\n", 0), 0u);
     EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
 }
 
