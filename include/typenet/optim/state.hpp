@@ -93,9 +93,11 @@ public:
         return learning_rate_ > 0.0 ? std::optional<double>(learning_rate_) : std::nullopt;
     }
     void set_learning_rate(double lr) {
-        detail::require(std::isfinite(lr) && lr > 0.0,
-                        "OptimizerState::set_learning_rate: the learning rate must be positive and finite (got " +
-                            std::to_string(lr) + ")");
+        // (The message as a lambda: schedules call this every batch, and must not allocate.)
+        detail::require(std::isfinite(lr) && lr > 0.0, [&] {
+            return "OptimizerState::set_learning_rate: the learning rate must be positive and finite (got " +
+                   std::to_string(lr) + ")";
+        });
         learning_rate_ = lr;
     }
     /// Back to the optimizer's own learning rate.
