@@ -532,10 +532,10 @@ inline constexpr bool wants_batches =
     requires(Cb& cb, C& c) { cb.on_batch_begin(c); } || requires(Cb& cb, C& c) { cb.on_batch_end(c); };
 
 template <class Cb>
-inline constexpr bool sets_learning_rate = [] {
+constexpr bool sets_learning_rate() {
     if constexpr (requires { Cb::sets_learning_rate; }) return bool(Cb::sets_learning_rate);
     else return false;
-}();
+}
 
 template <class Cb>
 const char* name_of() {

@@ -163,7 +163,7 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
                   "fit: each callback needs at least one of on_train_begin, on_epoch_begin, on_batch_begin, "
                   "on_batch_end, on_epoch_end, on_train_end taking the TrainingContext (and must not be const)");
     constexpr std::size_t rate_setters =
-        (std::size_t(0) + ... + std::size_t(callback_detail::sets_learning_rate<std::remove_cvref_t<Callbacks>>));
+        (std::size_t(0) + ... + std::size_t(callback_detail::sets_learning_rate<std::remove_cvref_t<Callbacks>>()));
     static_assert(rate_setters <= 1,
                   "fit: more than one callback sets the learning rate (schedules, ReduceLROnPlateau); the later would "
                   "undo the earlier, so attach at most one");
