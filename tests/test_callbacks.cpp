@@ -491,12 +491,24 @@ TEST(Resume, AnEarlyStoppedRunStaysStopped) {
     auto o = quiet(10);
     o.checkpoint_path = dir / "run.ckpt";
     o.checkpoint_every = 1;
-    tn::EarlyStopping early{{.monitor = "loss", .patience = 1, .mode = tn::Mode::max}};
-    EXPECT_EQ(tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, o, early).epochs.size(), 2u);
+    std::ostringstream out;
+    o.verbose = tn::Verbosity::lines;
+    o.out = &out;
+    const tn::EarlyStoppingOptions eo{.monitor = "loss", .patience = 1, .mode = tn::Mode::max, .restore_best_weights = true};
+    tn::EarlyStopping early{eo};
+    std::vector<float> first_epoch;
+    EXPECT_EQ(tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, o, early, tn::each_epoch([&](auto& c) {
+                          if (c.epoch == 1) first_epoch = c.model.parameters().to_host();
+                      })).epochs.size(),
+              2u);
+    EXPECT_EQ(m.parameters().to_host(), first_epoch);
     o.resume = true;
-    tn::EarlyStopping again{{.monitor = "loss", .patience = 1, .mode = tn::Mode::max}};
-    EXPECT_TRUE(tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, o, again).epochs.empty());
+    M r{1, tn::Cpu{1}};
+    tn::EarlyStopping again{eo};
+    EXPECT_TRUE(tn::fit(r, opt, tn::SoftmaxCrossEntropy{}, d, o, again).epochs.empty());
     EXPECT_EQ(again.stopped_epoch(), 2u);
+    EXPECT_EQ(r.parameters().to_host(), first_epoch) << "the best weights, from the checkpoint";
+    EXPECT_NE(out.str().find("EarlyStopping: restored the weights of epoch 1"), std::string::npos) << out.str();
 }
 
 TEST(Resume, TheCSVLogOfAResumedRunEqualsTheUninterruptedOnes) {

@@ -202,7 +202,8 @@ public:
         using D = typename C::model_type::device;
         D::from_host(c.model.parameters().data(), best_params_.data(), best_params_.size());
         D::from_host(c.model.buffers().data(), best_buffers_.data(), best_buffers_.size());
-        if (c.log && best_epoch_ != c.history.epochs.back().epoch)
+        // (A resumed run that had stopped trains no epoch: its history is empty.)
+        if (c.log && (c.history.epochs.empty() || best_epoch_ != c.history.epochs.back().epoch))
             *c.log << "EarlyStopping: restored the weights of epoch " << best_epoch_ << " (" << o_.monitor << " "
                    << monitor_.best << ")\n";
     }
