@@ -378,6 +378,27 @@ TEST(CSVLogger, WritesEachRowDuringTrainingInHistorysFormat) {
     EXPECT_NE(h.to_csv().find(",0.1,"), std::string::npos) << "the learning rate column:\n" << h.to_csv();
 }
 
+TEST(CSVLogger, ReplacesTheFileUnlessAskedToAppendAndReportsAnUnwritablePath) {
+    TempDir dir;
+    const auto d = xor_set(32, 17);
+    M m{3, tn::Cpu{1}};
+    tn::SGD opt;
+    tn::CSVLogger fresh(dir / "log.csv");
+    tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, quiet(2), fresh);
+    tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, quiet(2), fresh);
+    std::string text = read_raw(dir / "log.csv");
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3) << "a second fit starts a new file:\n" << text;
+    tn::CSVLogger more(dir / "log.csv", {.append = true});
+    tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, quiet(2), more);
+    text = read_raw(dir / "log.csv");
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5) << "appended, without a second header:\n" << text;
+    EXPECT_EQ(text.find("epoch,", 1), std::string::npos) << text;
+
+    tn::CSVLogger nowhere(dir / "no" / "such" / "log.csv");
+    io_test::expect_io_error([&] { tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, quiet(1), nowhere); },
+                             {"CSVLogger: could not open", "check that the directory exists"});
+}
+
 // --- per-batch lambdas ---------------------------------------------------------------
 
 TEST(Callbacks, PerBatchLambdaRunsOncePerBatchAndEpochLambdaCanStop) {

@@ -416,6 +416,10 @@ private:
 
 // --- CSVLogger ---------------------------------------------------------------
 
+struct CSVLoggerOptions {
+    bool append = false;  // add rows to an existing file (e.g. of an earlier fit) instead of replacing it
+};
+
 /// Writes History's CSV (History::to_csv's header and rows) to a file as
 /// training goes: the header when the first epoch starts, then one flushed
 /// row per epoch, so the file can be read (or plotted) during the run. A
@@ -423,9 +427,10 @@ private:
 /// any written after it, so the file matches an uninterrupted run's.
 class CSVLogger {
 public:
+    using Options = CSVLoggerOptions;
     static constexpr const char* name = "CSVLogger";
 
-    explicit CSVLogger(std::filesystem::path path) : path_(std::move(path)) {
+    explicit CSVLogger(std::filesystem::path path, Options o = {}) : path_(std::move(path)), o_(o) {
         detail::require(!path_.empty(), "CSVLogger: give the path of the CSV file to write");
     }
     const std::filesystem::path& path() const { return path_; }
@@ -456,6 +461,12 @@ private:
     };
     // Resumed (first_epoch > 1): keep the header and the rows of epochs before it.
     void open(std::size_t first_epoch) {
+        std::error_code ec;
+        if (o_.append && first_epoch == 1 && std::filesystem::file_size(path_, ec) > 0 && !ec) {
+            file_.reset(std::fopen(path_.c_str(), "ab"));
+            if (!file_) throw_open_error();
+            return;
+        }
         std::string kept = detail::csv_header;
         if (first_epoch > 1) {
             if (std::unique_ptr<std::FILE, Close> in{std::fopen(path_.c_str(), "rb")}) {
@@ -475,14 +486,18 @@ private:
             }
         }
         file_.reset(std::fopen(path_.c_str(), "wb"));
-        if (!file_)
-            throw IoError("CSVLogger: could not open '" + path_.string() + "' for writing (" + std::strerror(errno) +
-                          "); check that the directory exists and is writable");
+        if (!file_) throw_open_error();
         if (std::fwrite(kept.data(), 1, kept.size(), file_.get()) != kept.size() || std::fflush(file_.get()) != 0)
             throw IoError("CSVLogger: writing to '" + path_.string() + "' failed; check the free disk space");
     }
 
+    [[noreturn]] void throw_open_error() const {
+        throw IoError("CSVLogger: could not open '" + path_.string() + "' for writing (" + std::strerror(errno) +
+                      "); check that the directory exists and is writable");
+    }
+
     std::filesystem::path path_;
+    Options o_;
     std::unique_ptr<std::FILE, Close> file_;
 };
 
