@@ -216,7 +216,7 @@ TEST(ReduceLROnPlateau, InARealFitTheHistoryShowsTheReducedRates) {
     M m{3, tn::Cpu{1}};
     tn::SGD opt{{.learning_rate = 0.2}};
     // Mode max on a falling training loss: never an improvement after epoch 1.
-    tn::ReduceLROnPlateau plateau{{.monitor = "loss", .factor = 0.5, .patience = 1, .mode = tn::Mode::max}};
+    tn::ReduceLROnPlateau plateau{{.monitor = "loss", .factor = 0.5, .patience = 1, .mode = tn::MonitorMode::max}};
     std::ostringstream out;
     auto o = quiet(4);
     o.verbose = tn::Verbosity::lines;
@@ -266,7 +266,7 @@ TEST(EarlyStopping, EndsTheFitAndRestoresTheBestEpochsWeights) {
     M m{3, tn::Cpu{1}};
     tn::RMSprop opt{{.learning_rate = 0.01}};
     // Mode max on a falling training loss: epoch 1 stays the best.
-    tn::EarlyStopping early{{.monitor = "loss", .patience = 2, .mode = tn::Mode::max, .restore_best_weights = true}};
+    tn::EarlyStopping early{{.monitor = "loss", .patience = 2, .mode = tn::MonitorMode::max, .restore_best_weights = true}};
     std::vector<std::vector<float>> weights, buffers;
     const auto h = tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, quiet(10), early, tn::each_epoch([&](auto& c) {
                                weights.push_back(c.model.parameters().to_host());
@@ -281,7 +281,7 @@ TEST(EarlyStopping, EndsTheFitAndRestoresTheBestEpochsWeights) {
 
     // Without restore_best_weights the last epoch's weights stay.
     M n{3, tn::Cpu{1}};
-    tn::EarlyStopping keep{{.monitor = "loss", .patience = 2, .mode = tn::Mode::max}};
+    tn::EarlyStopping keep{{.monitor = "loss", .patience = 2, .mode = tn::MonitorMode::max}};
     tn::fit(n, opt, tn::SoftmaxCrossEntropy{}, d, quiet(10), keep);
     EXPECT_EQ(n.parameters().to_host(), weights[2]);
 }
@@ -346,8 +346,9 @@ TEST(ModelCheckpoint, InARealFitKeepsTheBestByValidationAccuracy) {
     M m{3, tn::Cpu{1}};
     tn::RMSprop opt{{.learning_rate = 0.01}};
     tn::ModelCheckpoint best{{.path = dir / "best.safetensors", .monitor = "val_accuracy"}};
+    tn::ModelCheckpoint resumable{{.path = dir / "best.ckpt", .monitor = "val_accuracy", .weights_only = false}};
     std::vector<std::vector<float>> weights;
-    const auto h = tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, quiet(6, &v), best,
+    const auto h = tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, quiet(6, &v), best, resumable,
                            tn::each_epoch([&](auto& c) { weights.push_back(c.model.parameters().to_host()); }));
     std::size_t argmax = 0;
     for (std::size_t e = 1; e < h.epochs.size(); ++e)
@@ -357,6 +358,9 @@ TEST(ModelCheckpoint, InARealFitKeepsTheBestByValidationAccuracy) {
     tn::load(loaded, dir / "best.safetensors");
     EXPECT_EQ(loaded.parameters().to_host(), weights[argmax]);
     EXPECT_DOUBLE_EQ(tn::evaluate(loaded, v).accuracy, h.epochs[argmax].val_accuracy);
+    M from_checkpoint{0, tn::Cpu{1}};
+    EXPECT_EQ(tn::load_checkpoint(dir / "best.ckpt", from_checkpoint, opt), argmax + 1) << "weights_only = false: a checkpoint";
+    EXPECT_EQ(from_checkpoint.parameters().to_host(), weights[argmax]);
 }
 
 // --- CSVLogger ---------------------------------------------------------------------
@@ -486,7 +490,7 @@ TEST(Resume, WithReduceLROnPlateauAndCSVLoggerEqualsTheUninterruptedRunBitForBit
     expect_resume_equals_uninterrupted(
         tn::RMSprop{{.learning_rate = 0.01, .decay = 0.01}}, 5, 3,
         [](const std::filesystem::path& csv) {
-            return std::tuple(tn::ReduceLROnPlateau{{.monitor = "loss", .factor = 0.5, .patience = 1, .mode = tn::Mode::max}},
+            return std::tuple(tn::ReduceLROnPlateau{{.monitor = "loss", .factor = 0.5, .patience = 1, .mode = tn::MonitorMode::max}},
                               tn::CSVLogger(csv));
         },
         5);
@@ -499,7 +503,7 @@ TEST(Resume, EarlyStoppingWithRestoredWeightsAcrossAResume) {
         tn::RMSprop{{.learning_rate = 0.01}}, 8, 2,
         [](auto) {
             return std::tuple(tn::EarlyStopping{
-                {.monitor = "loss", .patience = 2, .mode = tn::Mode::max, .restore_best_weights = true}});
+                {.monitor = "loss", .patience = 2, .mode = tn::MonitorMode::max, .restore_best_weights = true}});
         },
         3);
 }
@@ -515,7 +519,7 @@ TEST(Resume, AnEarlyStoppedRunStaysStopped) {
     std::ostringstream out;
     o.verbose = tn::Verbosity::lines;
     o.out = &out;
-    const tn::EarlyStoppingOptions eo{.monitor = "loss", .patience = 1, .mode = tn::Mode::max, .restore_best_weights = true};
+    const tn::EarlyStoppingOptions eo{.monitor = "loss", .patience = 1, .mode = tn::MonitorMode::max, .restore_best_weights = true};
     tn::EarlyStopping early{eo};
     std::vector<float> first_epoch;
     EXPECT_EQ(tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, o, early, tn::each_epoch([&](auto& c) {
@@ -564,7 +568,7 @@ TEST(CheckpointFormat, Version2CarriesTheRateAndCallbackStateAndVersion1StillLoa
     auto o = quiet(2);
     o.checkpoint_path = dir / "run.ckpt";
     o.checkpoint_every = 2;
-    tn::ReduceLROnPlateau plateau{{.monitor = "loss", .factor = 0.3, .patience = 1, .mode = tn::Mode::max}};
+    tn::ReduceLROnPlateau plateau{{.monitor = "loss", .factor = 0.3, .patience = 1, .mode = tn::MonitorMode::max}};
     tn::fit(m, opt, tn::SoftmaxCrossEntropy{}, d, o, plateau);
     const double rate = *m.optimizer_state().learning_rate();
     EXPECT_DOUBLE_EQ(rate, 0.1 * 0.3);

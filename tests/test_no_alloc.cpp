@@ -128,7 +128,7 @@ TEST(NoAllocation, FitEpochsAfterTheFirstWithCallbacks) {
     const std::size_t one = run(1, tn::per_batch(tn::OneCycle{}));
     EXPECT_EQ(run(3, tn::per_batch(tn::OneCycle{})), one);
     EXPECT_EQ(batches, 5u * 3u) << "3 batches per epoch";
-    const std::size_t plateau_one = run(1, tn::ReduceLROnPlateau{{.patience = 1, .mode = tn::Mode::max}});
-    EXPECT_EQ(run(3, tn::ReduceLROnPlateau{{.patience = 1, .mode = tn::Mode::max}}), plateau_one);
+    const std::size_t plateau_one = run(1, tn::ReduceLROnPlateau{{.patience = 1, .mode = tn::MonitorMode::max}});
+    EXPECT_EQ(run(3, tn::ReduceLROnPlateau{{.patience = 1, .mode = tn::MonitorMode::max}}), plateau_one);
     std::filesystem::remove(csv);
 }

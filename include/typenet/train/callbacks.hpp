@@ -86,7 +86,7 @@ struct TrainingContext {
 
 /// Whether a metric should fall (loss) or rise (accuracy); automatic: rise
 /// for names containing "accuracy", fall otherwise.
-enum class Mode { automatic, min, max };
+enum class MonitorMode { automatic, min, max };
 
 namespace callback_detail {
 
@@ -94,7 +94,7 @@ namespace callback_detail {
 /// ReduceLROnPlateau and ModelCheckpoint).
 struct Monitor {
     std::string name;
-    Mode mode = Mode::automatic;
+    MonitorMode mode = MonitorMode::automatic;
     double min_delta = 0.0;
     bool maximize = false;
     double best = std::numeric_limits<double>::infinity();
@@ -117,7 +117,7 @@ struct Monitor {
                                 "' but fit has no validation set; set FitOptions::validation or monitor one of: " + valid);
         detail::require(min_delta >= 0.0, std::string("fit: ") + callback + ": min_delta must be >= 0 (got " +
                                               std::to_string(min_delta) + ")");
-        maximize = mode == Mode::max || (mode == Mode::automatic && name.find("accuracy") != std::string::npos);
+        maximize = mode == MonitorMode::max || (mode == MonitorMode::automatic && name.find("accuracy") != std::string::npos);
         best = maximize ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
     }
     /// Better than the best by more than min_delta (NaN never is).
@@ -144,7 +144,7 @@ struct EarlyStoppingOptions {
     std::string monitor = "val_loss";
     double min_delta = 0.0;     // a change smaller than this is no improvement
     std::size_t patience = 0;   // epochs without improvement before stopping (0: the first one stops)
-    Mode mode = Mode::automatic;
+    MonitorMode mode = MonitorMode::automatic;
     bool restore_best_weights = false;  // at the end of fit, go back to the best epoch's weights
 };
 
@@ -267,7 +267,7 @@ struct ReduceLROnPlateauOptions {
     std::size_t cooldown = 0;    // epochs after a reduction during which no waiting is counted
     double min_lr = 0.0;         // the rate never goes below this
     double min_delta = 1e-4;     // a change smaller than this is no improvement
-    Mode mode = Mode::automatic;
+    MonitorMode mode = MonitorMode::automatic;
 };
 
 /// Multiplies the learning rate by `factor` when the monitored metric has not
@@ -350,7 +350,7 @@ private:
 struct ModelCheckpointOptions {
     std::filesystem::path path{};  // the file written (replaced atomically)
     std::string monitor = "val_loss";
-    Mode mode = Mode::automatic;
+    MonitorMode mode = MonitorMode::automatic;
     double min_delta = 0.0;
     bool save_best_only = true;  // false: write after every epoch
     bool weights_only = true;    // save(): a weights file; false: save_checkpoint() (optimizer and generator too)
