@@ -13,7 +13,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <type_traits>
+#include <vector>
 
 namespace tn = typenet;
 namespace tt = typenet::testing;
@@ -71,6 +73,72 @@ TEST(GradCheck, SmallCnnEndToEnd) {
     using Net = tn::Sequential<tn::Input<1, 8, 8>, tn::Conv2D<3, 3>, tn::ReLU, tn::MaxPool2D<2>, tn::Conv2D<4, 2>,
                                tn::Tanh, tn::Flatten, tn::Dense<5>, tn::Sigmoid, tn::Dense<3>>;
     expect_network_gradients<Net>({.batch = 2, .max_checks = 150});
+}
+
+// The same network through the fused path (Conv2D + ReLU as one op, the
+// default in training) on Same padding and strides (im2col in double).
+TEST(GradCheck, FusedConvReluSameStride) {
+    using Net = tn::Sequential<tn::Input<2, 7, 6>, tn::Conv2D<3, 3, 2, tn::Same>, tn::ReLU, tn::Conv2D<2, 2>, tn::ReLU,
+                               tn::Flatten, tn::Dense<3>>;
+    expect_network_gradients<Net>({.batch = 3, .max_checks = 150});
+}
+
+namespace {
+// Fused and layer-by-layer training passes of one model (Conv2D or Dense + ReLU): outputs, input and
+// parameter gradients must be bit-identical (a ReLU in the store is the same
+// max(0, y) as a ReLU layer). Float takes the direct kernels on AVX2 /
+// AVX-512 (the isa_* ctest variants run this under each path); double, im2col.
+template <class Net, class T>
+void expect_fused_equals_unfused(std::size_t n) {
+    tn::Model<Net, tn::Cpu, T> m{5, tn::Cpu{2}};
+    using M = decltype(m);
+    tn::Rng rng(9);
+    std::vector<T> x(n * M::input_size), dout(n * M::output_size), dx_fused(x.size()), dx_plain(x.size());
+    for (auto& v : x) v = T(rng.uniform(-1.0, 1.0));
+    for (auto& v : dout) v = T(rng.uniform(-1.0, 1.0));
+    auto pass = [&](bool fuse, std::vector<T>& dx) {
+        m.set_fusion(fuse);
+        const T* y = m.forward(x.data(), n, true);
+        std::vector<T> out(y, y + n * M::output_size);
+        // With fusion, ReLU (layer 1) hands on Conv2D's (layer 0) buffer.
+        EXPECT_EQ(m.layer_output(1).data == m.layer_output(0).data, fuse);
+        m.backward(dout.data(), dx.data());
+        return std::pair{out, m.gradients().to_host()};
+    };
+    const auto [y_fused, g_fused] = pass(true, dx_fused);
+    // backward_from layer 1 (a ReLU; with the next layer a MaxPool2D, it is
+    // the one whose backward fusion folds into the pooling's): it must run.
+    using L1 = typename Net::template layer<1>;
+    std::vector<T> d1(n * L1::output_shape::size), dx1_fused(x.size()), dx1_plain(x.size());
+    for (auto& v : d1) v = T(rng.uniform(-1.0, 1.0));
+    m.backward_from(1, d1.data(), dx1_fused.data());
+    const auto [y_plain, g_plain] = pass(false, dx_plain);
+    m.backward_from(1, d1.data(), dx1_plain.data());
+    for (std::size_t i = 0; i < x.size(); ++i) ASSERT_EQ(dx1_fused[i], dx1_plain[i]) << "backward_from(1) " << i;
+    for (std::size_t i = 0; i < y_fused.size(); ++i) ASSERT_EQ(y_fused[i], y_plain[i]) << "output " << i;
+    for (std::size_t i = 0; i < dx_fused.size(); ++i) ASSERT_EQ(dx_fused[i], dx_plain[i]) << "input gradient " << i;
+    for (std::size_t i = 0; i < M::parameter_count; ++i) ASSERT_EQ(g_fused[i], g_plain[i]) << "parameter gradient " << i;
+    // Inference never fuses: layer 0's output is the convolution's own (some negative).
+    m.set_fusion(true);
+    m.forward(x.data(), n, false);
+    const auto conv = m.layer_output(0);
+    std::vector<T> c(conv.data, conv.data + n * Net::template layer<0>::output_shape::size);
+    EXPECT_TRUE(std::any_of(c.begin(), c.end(), [](T v) { return v < 0; }));
+}
+using FusionNet = tn::Sequential<tn::Input<3, 13, 11>, tn::Conv2D<17, 3>, tn::ReLU, tn::MaxPool2D<2>, tn::Conv2D<33, 3>,
+                                 tn::ReLU, tn::Flatten, tn::Dense<7>>;
+}  // namespace
+
+TEST(Fusion, ConvReluFusedEqualsLayerByLayerFloat) {
+    expect_fused_equals_unfused<FusionNet, float>(1);
+    expect_fused_equals_unfused<FusionNet, float>(65);
+}
+TEST(Fusion, ConvReluFusedEqualsLayerByLayerDouble) { expect_fused_equals_unfused<FusionNet, double>(3); }
+TEST(Fusion, ReferenceCnnFusedEqualsLayerByLayer) { expect_fused_equals_unfused<Cnn, float>(63); }
+TEST(Fusion, DenseReluFusedEqualsLayerByLayer) {
+    using Mlp = tn::Sequential<tn::Input<784>, tn::Dense<512>, tn::ReLU, tn::Dense<10>>;
+    expect_fused_equals_unfused<Mlp, float>(128);
+    expect_fused_equals_unfused<Mlp, double>(5);
 }
 
 TEST(MaxPool, TiesSendTheGradientToTheFirstMaximum) {

@@ -350,6 +350,14 @@ TYPED_TEST(PoolOps, MatchNaiveLoops) {
             EXPECT_EQ(arg, want.argmax);
             expect_close(dx, want.max_dx, "maxpool backward");
             EXPECT_TRUE(bitwise_equal(dx, dx2)) << "maxpool backward is not repeatable";
+            // With the ReLU's backward folded in (x read as the ReLU's output;
+            // half of it <= 0): the naive gradient, zero where x <= 0.
+            auto dx_relu = poisoned<T>(g.input_size());
+            maxpool2d_backward(be, g, dy.data(), arg.data(), dx_relu.data(), x.data());
+            std::vector<double> want_relu = want.max_dx;
+            for (std::size_t i = 0; i < x.size(); ++i)
+                if (!(x[i] > T(0))) want_relu[i] = 0.0;
+            expect_close(dx_relu, want_relu, "maxpool backward with the ReLU folded in");
             avgpool2d_forward(be, g, x.data(), y.data());
             avgpool2d_backward(be, g, dy.data(), dx.data());
             expect_close(y, want.avg_y, "avgpool forward");

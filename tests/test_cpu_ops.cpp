@@ -141,6 +141,54 @@ TYPED_TEST(CpuOps, GemmMatchesNaiveForAllTransposesPaddedStridesAndScalars) {
                     check_gemm<TypeParam>(this->cpu, this->rng, ta, tb, s, alpha, beta);
 }
 
+// --- linear (Dense forward: product, bias, ReLU in one op) ----------------
+
+// Shapes (n, in, out): tiny, odd, and large enough that 2 threads split rows
+// (128 x 784 -> 512) or, with n < 4, columns (3 x 300 -> 700).
+struct LinearShape {
+    size_t n, in, out;
+};
+constexpr LinearShape linear_shapes[] = {{1, 1, 1}, {5, 7, 3}, {17, 33, 49}, {128, 784, 512}, {3, 300, 700}};
+
+TYPED_TEST(CpuOps, LinearForwardMatchesNaiveAndEqualsGemmBiasRelu) {
+    using T = TypeParam;
+    for (const int threads : {1, 2}) {
+        Cpu be{threads};
+        for (const auto& s : linear_shapes)
+            for (const bool relu : {false, true}) {
+                const std::string what = "linear_forward n,in,out=" + std::to_string(s.n) + "," + std::to_string(s.in) +
+                                         "," + std::to_string(s.out) + (relu ? " relu" : "") + " threads " +
+                                         std::to_string(threads);
+                auto x = uniform<T>(this->rng, s.n * s.in);
+                const auto w = uniform<T>(this->rng, s.out * s.in), b = uniform<T>(this->rng, s.out);
+                x[0] = nan_v<T>;  // row 0 all NaN: the ReLU must keep NaN, not hide it
+                std::vector<T> y(s.n * s.out, T(7));
+                linear_forward(be, s.n, s.in, s.out, x.data(), w.data(), b.data(), y.data(), relu);
+                std::vector<double> want(y.size()), scale(y.size());
+                for (size_t i = 0; i < s.n; ++i)
+                    for (size_t o = 0; o < s.out; ++o) {
+                        double acc = b[o], mag = std::abs(double(b[o]));
+                        for (size_t k = 0; k < s.in; ++k) {
+                            acc += double(x[i * s.in + k]) * double(w[o * s.in + k]);
+                            mag += std::abs(double(x[i * s.in + k]) * double(w[o * s.in + k]));
+                        }
+                        want[i * s.out + o] = relu && acc < 0 ? 0.0 : acc;
+                        scale[i * s.out + o] = mag;
+                    }
+                for (size_t o = 0; o < s.out; ++o) ASSERT_TRUE(std::isnan(y[o])) << what << ": NaN lost at " << o;
+                std::vector<T> rest(y.begin() + std::ptrdiff_t(s.out), y.end());
+                expect_close(rest, std::vector<double>(want.begin() + std::ptrdiff_t(s.out), want.end()), tol<T>, what,
+                             std::vector<double>(scale.begin() + std::ptrdiff_t(s.out), scale.end()));
+                // The unfused sequence rounds the same way: bit-identical.
+                std::vector<T> z(y.size());
+                gemm(be, false, true, s.n, s.out, s.in, T(1), x.data(), s.in, w.data(), s.in, T(0), z.data(), s.out);
+                bias_add(be, s.n, s.out, size_t{1}, z.data(), b.data());
+                if (relu) activation_forward(be, ActivationKind::relu, z.size(), z.data(), z.data());
+                for (size_t i = s.out; i < z.size(); ++i) ASSERT_EQ(y[i], z[i]) << what << " vs gemm+bias+relu at " << i;
+            }
+    }
+}
+
 // --- bias -----------------------------------------------------------------
 
 struct BiasShape {

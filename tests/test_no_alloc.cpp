@@ -19,7 +19,9 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <new>
+#include <unistd.h>
 
 #include "count_allocations.hpp"
 
@@ -64,24 +66,31 @@ namespace {
 // The allocations of a fit of `epochs` epochs on random data with validation,
 // on a model (and thread pool) that has trained before: one-time buffers,
 // such as the GEMM kernel's per-thread packing memory, exist already.
-template <class Net>
-std::size_t allocations_in_fit(tn::Model<Net>& model, const tn::Dataset& train, std::size_t epochs) {
+template <class Net, class... Callbacks>
+std::size_t allocations_in_fit(tn::Model<Net>& model, const tn::Dataset& train, std::size_t epochs,
+                               Callbacks&&... callbacks) {
     tn::RMSprop opt;
     counting = true;
     tn::fit(model, opt, tn::SoftmaxCrossEntropy<10>{}, train,
-            {.epochs = epochs, .batch_size = 32, .validation = &train, .verbose = tn::Verbosity::silent});
+            {.epochs = epochs, .batch_size = 32, .validation = &train, .verbose = tn::Verbosity::silent}, callbacks...);
     counting = false;
     return allocations.exchange(0);
 }
 
 template <class Net>
-void expect_no_allocation_after_the_first_epoch() {
+tn::Dataset random_set() {
     constexpr std::size_t n = 96, classes = 10;
     tn::Rng rng(5);
     tn::Dataset train{tn::Tensor<float>(tn::Dims{n, Net::input_shape::size}), std::vector<std::int32_t>(n), classes,
                       "random"};
     for (std::size_t i = 0; i < train.images.size(); ++i) train.images.data()[i] = float(rng.uniform(0.0, 1.0));
     for (std::size_t i = 0; i < n; ++i) train.labels[i] = std::int32_t(i % classes);
+    return train;
+}
+
+template <class Net>
+void expect_no_allocation_after_the_first_epoch() {
+    const tn::Dataset train = random_set<Net>();
     tn::Model<Net> model{1, tn::Cpu{2}};
     allocations_in_fit(model, train, 1);  // warm-up
     const std::size_t one = allocations_in_fit(model, train, 1);
@@ -97,4 +106,29 @@ TEST(NoAllocation, FitEpochsAfterTheFirst) {
     expect_no_allocation_after_the_first_epoch<tn::Sequential<tn::Input<1, 12, 12>, tn::Conv2D<4, 3>, tn::ReLU,
                                                               tn::MaxPool2D<2>, tn::Flatten, tn::Dropout<0.25>,
                                                               tn::Dense<10>>>();
+}
+
+// The same with callbacks attached, whose set-up (best-weight copies, the CSV
+// file) happens before or in the first epoch: a per-batch schedule and lambda,
+// early stopping that copies the best weights, plateau reduction, a CSV log.
+// (ModelCheckpoint is left out: writing a file allocates.)
+TEST(NoAllocation, FitEpochsAfterTheFirstWithCallbacks) {
+    using Net = tn::Sequential<tn::Input<784>, tn::Dense<70>, tn::Sigmoid, tn::Dense<30>, tn::Sigmoid, tn::Dense<10>>;
+    const tn::Dataset train = random_set<Net>();
+    const auto csv = std::filesystem::path(::testing::TempDir()) / ("typenet_no_alloc_" + std::to_string(::getpid()) + ".csv");
+    tn::Model<Net> model{1, tn::Cpu{2}};
+    std::size_t batches = 0;
+    const auto run = [&](std::size_t epochs, auto&& schedule) {
+        tn::EarlyStopping early{{.monitor = "val_accuracy", .patience = 100, .restore_best_weights = true}};
+        tn::CSVLogger log(csv);
+        return allocations_in_fit(model, train, epochs, schedule, early, log,
+                                  tn::each_batch([&](auto&) { ++batches; }), tn::each_epoch([](auto&) {}));
+    };
+    run(1, tn::per_batch(tn::OneCycle{}));  // warm-up
+    const std::size_t one = run(1, tn::per_batch(tn::OneCycle{}));
+    EXPECT_EQ(run(3, tn::per_batch(tn::OneCycle{})), one);
+    EXPECT_EQ(batches, 5u * 3u) << "3 batches per epoch";
+    const std::size_t plateau_one = run(1, tn::ReduceLROnPlateau{{.patience = 1, .mode = tn::MonitorMode::max}});
+    EXPECT_EQ(run(3, tn::ReduceLROnPlateau{{.patience = 1, .mode = tn::MonitorMode::max}}), plateau_one);
+    std::filesystem::remove(csv);
 }

@@ -93,11 +93,12 @@ TEST(Fit, ValidationAndLinesOutput) {
     const std::string s = out.str();
     EXPECT_NE(s.find("epoch 1/3"), std::string::npos) << s;
     EXPECT_NE(s.find("val_acc"), std::string::npos) << s;
+    EXPECT_NE(s.find("  lr 0.01  "), std::string::npos) << "RMSprop's rate on each line:\n" << s;
     // A line naming the backend and its kernel path, then one line per epoch when not a terminal.
     EXPECT_EQ(s.rfind("fit: " + m.backend().description() + "\n", 0), 0u) << s;
     EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 4) << "a header, then one line per epoch when not a terminal:\n" << s;
     const std::string csv = h.to_csv();
-    EXPECT_EQ(csv.rfind("epoch,loss,accuracy,val_loss,val_accuracy,seconds,skipped_batches\n", 0), 0u);
+    EXPECT_EQ(csv.rfind("epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds,skipped_batches\n", 0), 0u);
     EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
 }
 
@@ -110,6 +111,7 @@ TEST(Fit, ProgressBarRedrawsInPlace) {
     const std::string s = out.str();
     EXPECT_NE(s.find("\rEpoch 1/1 ["), std::string::npos) << s;
     EXPECT_NE(s.find("8/8"), std::string::npos) << s;
+    EXPECT_NE(s.find("  lr 0.01  "), std::string::npos) << "the bar shows the current learning rate:\n" << s;
 }
 
 namespace {

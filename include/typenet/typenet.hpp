@@ -37,9 +37,11 @@
 #include "optim/adam.hpp"
 #include "optim/rmsprop.hpp"
 #include "optim/sgd.hpp"
+#include "train/callbacks.hpp"
 #include "train/fit.hpp"
 #include "train/inspect.hpp"
 #include "train/predict.hpp"
+#include "train/schedules.hpp"
 
 // The CUDA backend (tn::Cuda), when this source is compiled by nvcc or the
 // target links typenet::cuda (which defines TYPENET_CUDA). Its header holds

@@ -4,6 +4,8 @@
 // differs from im2col + GEMM. Pooling agrees exactly, argmax included.
 #include "cuda_test.hpp"
 
+#include <algorithm>
+
 using cuda_test::device;
 using cuda_test::expect_close;
 using CudaConv = cuda_test::Gpu;  // tests that skip without a GPU
@@ -59,6 +61,11 @@ void expect_conv_parity(const tn::Conv2dGeometry& g, const tn::Conv2dGeometry& p
     tn::conv2d_forward(cpu, g, x.data(), w.data(), static_cast<const float*>(nullptr), y.data(), ws.data());
     tn::conv2d_forward(gpu(), g, gx.data(), gw.data(), static_cast<const float*>(nullptr), gy.data(), gws.data());
     expect_close("y without bias", y, gy.to_host(), kConv);
+    // With the ReLU that Model fuses in.
+    tn::conv2d_forward(cpu, g, x.data(), w.data(), bias.data(), y.data(), ws.data(), true);
+    tn::conv2d_forward(gpu(), g, gx.data(), gw.data(), gbias.data(), gy.data(), gws.data(), true);
+    expect_close("y with relu", y, gy.to_host(), kConv);
+    EXPECT_TRUE(std::all_of(y.begin(), y.end(), [](float v) { return v >= 0.0f; }));
     tn::conv2d_backward_filter(gpu(), g, gx.data(), gdy.data(), gdw.data(), static_cast<float*>(nullptr), gws.data());
     expect_close("dw without db", dw, gdw.to_host(), kConv);
 }
@@ -109,6 +116,10 @@ void expect_pool_parity(const tn::Pool2dGeometry& g, bool ties) {
     EXPECT_EQ(garg.to_host(), arg);
     tn::maxpool2d_backward(cpu, g, dy.data(), arg.data(), dx.data());
     tn::maxpool2d_backward(gpu(), g, gdy.data(), garg.data(), gdx.data());
+    EXPECT_EQ(gdx.to_host(), dx);
+    // With a ReLU's backward folded in (x as the ReLU's output).
+    tn::maxpool2d_backward(cpu, g, dy.data(), arg.data(), dx.data(), x.data());
+    tn::maxpool2d_backward(gpu(), g, gdy.data(), garg.data(), gdx.data(), gx.data());
     EXPECT_EQ(gdx.to_host(), dx);
     tn::avgpool2d_forward(cpu, g, x.data(), y.data());
     tn::avgpool2d_forward(gpu(), g, gx.data(), gy.data());

@@ -42,6 +42,20 @@ TEST_F(CudaOps, GemmMatchesTheCpuForEveryTransposeAndStride) {
             }
 }
 
+TEST_F(CudaOps, LinearForwardMatchesTheCpuWithAndWithoutRelu) {
+    const std::size_t n = 33, in = 71, out = 45;
+    const auto x = uniform(n * in, 6), w = uniform(out * in, 7), b = uniform(out, 8);
+    auto dx = device(x), dw = device(w), dbias = device(b);
+    for (const bool relu : {false, true}) {
+        std::vector<float> y(n * out);
+        tn::Tensor<float, tn::CudaDevice> dy(tn::Dims{n * out});
+        tn::linear_forward(cpu, n, in, out, x.data(), w.data(), b.data(), y.data(), relu);
+        tn::linear_forward(gpu(), n, in, out, dx.data(), dw.data(), dbias.data(), dy.data(), relu);
+        SCOPED_TRACE(relu ? "relu" : "no relu");
+        expect_close("y", y, dy.to_host(), kSum);
+    }
+}
+
 TEST_F(CudaOps, GemmWithTf32StaysWithinTf32Rounding) {
     const std::size_t m = 64, n = 48, k = 256;
     const auto a = uniform(m * k, 4), b = uniform(k * n, 5);

@@ -35,10 +35,13 @@ concept BackendObject = requires(B& b) {
 };
 
 /// gemm: C(m,n) = alpha op(A) op(B) + beta C, row-major; C is not read when
-/// beta is 0.
+/// beta is 0. linear_forward(b, n, in, out, x, w, bias, y, relu) overwrites
+/// y(n,out) with x(n,in) w(out,in)^T + bias, then max(0, y) when relu (a
+/// Dense layer, and a ReLU after it that Model fuses in).
 template <class B, class T = float>
 concept GemmOps = BackendObject<B> && requires(B& b, T* p, const T* cp, std::size_t n, T s) {
     gemm(b, false, true, n, n, n, s, cp, n, cp, n, s, p, n);
+    linear_forward(b, n, n, n, cp, cp, cp, p, true);
 };
 
 /// bias_add accumulates b(c) into y(n,c,spatial); bias_grad overwrites
@@ -58,7 +61,9 @@ concept ElementwiseOps =
     };
 
 /// conv2d_workspace(b, g): scratch values the three others need for g.
-/// conv2d_forward overwrites y (N,C_out,OH,OW) with w * x + bias;
+/// conv2d_forward overwrites y (N,C_out,OH,OW) with w * x + bias, or with
+/// max(0, w * x + bias) when its last argument (relu) is true: Model fuses a
+/// ReLU that follows a convolution into it this way;
 /// conv2d_backward_data overwrites dx; conv2d_backward_filter overwrites dw
 /// and db (db may be null).
 template <class B, class T = float>
@@ -66,18 +71,22 @@ concept ConvolutionOps =
     BackendObject<B> && requires(B& b, T* p, const T* cp, const Conv2dGeometry& g) {
         { conv2d_workspace(b, g) } -> std::convertible_to<std::size_t>;
         conv2d_forward(b, g, cp, cp, cp, p, p);
+        conv2d_forward(b, g, cp, cp, cp, p, p, true);
         conv2d_backward_data(b, g, cp, cp, p, p);
         conv2d_backward_filter(b, g, cp, cp, p, p, p);
     };
 
 /// Max pooling overwrites y and the argmax indices; avg pooling overwrites
-/// y; both backwards overwrite dx (N,C,H,W).
+/// y; both backwards overwrite dx (N,C,H,W). maxpool2d_backward's optional
+/// last argument, the pooling's input x, folds in the backward of a ReLU
+/// before it: gradient only where x > 0.
 template <class B, class T = float>
 concept PoolingOps =
     BackendObject<B> && requires(B& b, T* p, const T* cp, std::int32_t* ip, const std::int32_t* cip,
                                  const Pool2dGeometry& g) {
         maxpool2d_forward(b, g, cp, p, ip);
         maxpool2d_backward(b, g, cp, cip, p);
+        maxpool2d_backward(b, g, cp, cip, p, cp);
         avgpool2d_forward(b, g, cp, p);
         avgpool2d_backward(b, g, cp, p);
     };

@@ -6,15 +6,21 @@
 //                                 OptimizerState (momentum, running averages), model's dtype
 //   __typenet__.rng_state         (4) U64, the model's generator (shuffling, dropout)
 // and metadata typenet.checkpoint.{epoch, optimizer, iterations}, the last two
-// the OptimizerState's owner and step count. Restoring all of it makes the
+// the OptimizerState's owner and step count. Format version 2 (metadata
+// typenet.checkpoint.version; files without it are version 1 and still load)
+// adds typenet.checkpoint.learning_rate, a rate a schedule set on the state,
+// and fit's TrainingState: callbacks' state as metadata "typenet.training.*"
+// and tensors "__typenet__.training.*". Restoring all of it makes the
 // following epochs identical, bit for bit on the CPU backend, to those of a
 // run that never stopped.
 #pragma once
 
 #include <charconv>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -33,6 +39,27 @@ inline constexpr const char* rng_state_name = "__typenet__.rng_state";
 inline constexpr const char* epoch_key = "typenet.checkpoint.epoch";
 inline constexpr const char* optimizer_key = "typenet.checkpoint.optimizer";
 inline constexpr const char* iterations_key = "typenet.checkpoint.iterations";
+inline constexpr const char* version_key = "typenet.checkpoint.version";
+inline constexpr const char* learning_rate_key = "typenet.checkpoint.learning_rate";
+inline constexpr const char* training_key_prefix = "typenet.training.";
+inline constexpr const char* training_tensor_prefix = "__typenet__.training.";
+/// 1: weights, moments, generator, epoch, optimizer, iterations (no version key);
+/// 2: + the scheduled learning rate and the TrainingState.
+inline constexpr std::uint64_t checkpoint_version = 2;
+
+/// A double as the shortest text that reads back as the same double.
+inline std::string exact_text(double v) {
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
+}
+/// Reads exact_text's output; nullopt if `s` is not a whole number.
+inline std::optional<double> parse_double(std::string_view s) {
+    double v = 0;
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || r.ec != std::errc{} || r.ptr != s.data() + s.size()) return std::nullopt;
+    return v;
+}
 
 /// The metadata value `key` as an unsigned integer, or nullopt (and a problem line).
 inline std::optional<std::uint64_t> metadata_number(const SafetensorsReader& file, const std::string& key,
@@ -53,12 +80,60 @@ inline std::optional<std::uint64_t> metadata_number(const SafetensorsReader& fil
 }
 }  // namespace io_detail
 
+/// What a training loop keeps beside the model in a checkpoint: fit's
+/// callbacks' state (EarlyStopping's best value and weights, ...). Keys are
+/// free-form; values are exact text, arrays the model's scalar type.
+template <class T>
+struct TrainingState {
+    std::map<std::string, std::string, std::less<>> values;  // metadata "typenet.training.<key>"
+    std::map<std::string, std::vector<T>, std::less<>> arrays;  // 1-D tensors "__typenet__.training.<key>"
+
+    void set(const std::string& key, double v) { values[key] = io_detail::exact_text(v); }
+    /// The number under `key`, or nullopt when absent; an unreadable one throws IoError.
+    std::optional<double> number(const std::string& key) const {
+        const auto it = values.find(key);
+        if (it == values.end()) return std::nullopt;
+        const auto v = io_detail::parse_double(it->second);
+        if (!v) throw IoError("checkpoint: training state \"" + key + "\" is \"" + it->second + "\", not a number");
+        return v;
+    }
+    /// The array under `key` with exactly `size` values, or null when absent.
+    const std::vector<T>* array(const std::string& key, std::size_t size) const {
+        const auto it = arrays.find(key);
+        if (it == arrays.end()) return nullptr;
+        if (it->second.size() != size)
+            throw IoError("checkpoint: training state tensor '" + key + "' has " + std::to_string(it->second.size()) +
+                          " values but " + std::to_string(size) + " are needed");
+        return &it->second;
+    }
+};
+
+/// Reads the TrainingState of a checkpoint (empty for version 1 files).
+template <class T>
+TrainingState<T> read_training_state(const SafetensorsReader& file) {
+    TrainingState<T> st;
+    const std::string_view key_prefix = io_detail::training_key_prefix, tensor_prefix = io_detail::training_tensor_prefix;
+    for (const auto& [k, v] : file.metadata())
+        if (std::string_view(k).starts_with(key_prefix)) st.values[k.substr(key_prefix.size())] = v;
+    for (const auto& t : file.tensors()) {
+        if (!std::string_view(t.name).starts_with(tensor_prefix)) continue;
+        if (t.dtype != dtype_of<T>() || t.shape.size() != 1)
+            throw IoError("load_checkpoint('" + file.path().string() + "'): training state tensor '" + t.name + "' is " +
+                          std::string(dtype_name(t.dtype)) + " " + t.shape_string() + " but must be 1-D " +
+                          std::string(dtype_name(dtype_of<T>())) + " for this model");
+        st.arrays[t.name.substr(tensor_prefix.size())] = file.read<T>(t);
+    }
+    return st;
+}
+
 /// Writes a checkpoint of `model` and `optimizer` after `epoch` (1-based
 /// epochs completed) to `path`, atomically like save(). Call it at the end of
 /// an epoch: the generator state saved is the one the next epoch starts from.
 /// `optimizer` names the optimizer (O::name) whose state is saved.
+/// `training` (fit's callbacks' state) goes into the file too.
 template <class M, Optimizer<M> O>
-void save_checkpoint(const std::filesystem::path& path, M& model, const O& /*optimizer*/, std::size_t epoch) {
+void save_checkpoint(const std::filesystem::path& path, M& model, const O& /*optimizer*/, std::size_t epoch,
+                     const TrainingState<typename M::scalar>& training = {}) {
     using T = typename M::scalar;
     // A checkpoint exists to be resumed from: never replace a good one with
     // weights that have diverged.
@@ -85,6 +160,12 @@ void save_checkpoint(const std::filesystem::path& path, M& model, const O& /*opt
     w.set_metadata(io_detail::epoch_key, std::to_string(epoch));
     w.set_metadata(io_detail::optimizer_key, O::name);
     w.set_metadata(io_detail::iterations_key, std::to_string(ours ? state.step() : 0));
+    w.set_metadata(io_detail::version_key, std::to_string(io_detail::checkpoint_version));
+    if (ours && state.learning_rate())
+        w.set_metadata(io_detail::learning_rate_key, io_detail::exact_text(*state.learning_rate()));
+    for (const auto& [k, v] : training.values) w.set_metadata(io_detail::training_key_prefix + k, v);
+    for (const auto& [k, a] : training.arrays)
+        w.add<T>(io_detail::training_tensor_prefix + k, {a.size()}, std::span<const T>(a));
     w.write(path, "save_checkpoint('" + path.string() + "')");
 }
 
@@ -103,6 +184,20 @@ std::size_t load_checkpoint(const SafetensorsReader& file, M& model, const O& /*
 
     const auto epoch = io_detail::metadata_number(file, io_detail::epoch_key, problems);
     const auto iterations = io_detail::metadata_number(file, io_detail::iterations_key, problems);
+    if (file.metadata().contains(io_detail::version_key)) {  // absent: version 1
+        const auto version = io_detail::metadata_number(file, io_detail::version_key, problems);
+        if (version && (*version < 2 || *version > io_detail::checkpoint_version))
+            problems.push_back("the checkpoint format version is " + std::to_string(*version) + "; this typenet reads " +
+                               "versions 1 to " + std::to_string(io_detail::checkpoint_version) +
+                               " (a newer typenet wrote it?)");
+    }
+    std::optional<double> learning_rate;
+    if (const auto it = file.metadata().find(io_detail::learning_rate_key); it != file.metadata().end()) {
+        learning_rate = io_detail::parse_double(it->second);
+        if (!learning_rate || !std::isfinite(*learning_rate) || *learning_rate <= 0.0)
+            problems.push_back(std::string("metadata \"") + io_detail::learning_rate_key + "\" is \"" + it->second +
+                               "\", not a positive number");
+    }
     const auto opt = file.metadata().find(io_detail::optimizer_key);
     if (opt == file.metadata().end())
         problems.push_back(std::string("metadata \"") + io_detail::optimizer_key + "\" is missing");
@@ -135,6 +230,10 @@ std::size_t load_checkpoint(const SafetensorsReader& file, M& model, const O& /*
         model.optimizer_state().assign(O::name, O::state_slots, *iterations, std::span<const T>(slots));
     else
         model.optimizer_state().reset();  // no step was taken: fresh, as a new model
+    if (learning_rate) {
+        model.optimizer_state().claim(O::name, O::state_slots);  // (a no-op after assign)
+        model.optimizer_state().set_learning_rate(*learning_rate);
+    }
     Rng::State s{};
     for (std::size_t i = 0; i < s.size(); ++i) s[i] = words[i];
     model.rng().set_state(s);

@@ -16,6 +16,7 @@ struct Activation {
         static constexpr bool outputs_probabilities = (Kind == ActivationKind::sigmoid);
         static constexpr OpFamily ops = OpFamily::elementwise;
         static constexpr bool passes_through(bool) { return Kind == ActivationKind::identity; }
+        static constexpr bool is_relu = (Kind == ActivationKind::relu);  // a layer before it may fuse it
         static std::string name() {
             switch (Kind) {
                 case ActivationKind::identity: return "Identity";

@@ -51,6 +51,7 @@ struct Conv2DRect {
             return s + ">";
         }
         static constexpr OpFamily ops = OpFamily::convolution;
+        static constexpr bool fuses_relu = true;  // Model may hand it the next ReLU (io.fuse_relu)
         static constexpr Conv2dGeometry geometry(std::size_t n) {
             return make_conv2d_geometry(n, C, H, W, Filters, KH, KW, SH, SW, P);
         }
@@ -65,7 +66,8 @@ struct Conv2DRect {
         }
         template <class T, ConvolutionOps<T> B>
         static void forward(LayerIo<T, B>& io) {
-            conv2d_forward(io.be, geometry(io.n), io.x, io.w, io.w + Filters * C * KH * KW, io.y, io.workspace);
+            conv2d_forward(io.be, geometry(io.n), io.x, io.w, io.w + Filters * C * KH * KW, io.y, io.workspace,
+                           io.fuse_relu);
         }
         template <class T, ConvolutionOps<T> B>
         static void backward(LayerIo<T, B>& io) {

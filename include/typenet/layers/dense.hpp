@@ -29,6 +29,7 @@ struct Dense {
             {"bias", Dims{out}, in, out, false, true},        // (out)
         }};
         static constexpr OpFamily ops = OpFamily::gemm | OpFamily::elementwise;
+        static constexpr bool fuses_relu = true;  // Model may hand it the next ReLU (io.fuse_relu)
         static std::string name() { return "Dense<" + std::to_string(Units) + ">"; }
 
         template <class T>
@@ -41,8 +42,7 @@ struct Dense {
         static void forward(LayerIo<T, B>& io) {
             const T* W = io.w;             // (out, in)
             const T* b = io.w + out * in;  // (out)
-            gemm(io.be, false, true, io.n, out, in, T(1), io.x, in, W, in, T(0), io.y, out);
-            bias_add(io.be, io.n, out, std::size_t{1}, io.y, b);
+            linear_forward(io.be, io.n, in, out, io.x, W, b, io.y, io.fuse_relu);
         }
 
         template <class T, class B>

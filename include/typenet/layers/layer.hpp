@@ -53,6 +53,8 @@ struct LayerIo {
     T* dx = nullptr;                  // (n, input_shape...) or null: no input gradient wanted
     bool training = false;
     Rng* rng = nullptr;               // for stochastic layers (dropout)
+    bool fuse_relu = false;           // forward: also apply the ReLU layer that follows (BL::fuses_relu)
+    bool relu_mask = false;           // backward: also do the ReLU's before it: dx = 0 where x <= 0
 };
 
 /// Default (empty) parameter list for parameter-free layers.
@@ -92,6 +94,14 @@ concept LayerRunsOn = requires(LayerIo<T, B>& io, const B& be, std::size_t n) {
     { BL::workspace(be, n) } -> std::convertible_to<std::size_t>;
 };
 
+/// BL::fuses_relu / is_relu / folds_relu_backward (LayerBase below), false for layers without them.
+template <class BL>
+inline constexpr bool fuses_relu = requires { requires BL::fuses_relu; };
+template <class BL>
+inline constexpr bool is_relu_layer = requires { requires BL::is_relu; };
+template <class BL>
+inline constexpr bool folds_relu_backward = requires { requires BL::folds_relu_backward; };
+
 /// Helper base for bound layers: no parameters, buffers, scratch or workspace.
 template <class In, class Out>
 struct LayerBase {
@@ -116,6 +126,14 @@ struct LayerBase {
     /// Identity, Dropout in evaluation): Model then hands the input pointer
     /// on (and dy back as dx) instead of calling forward / backward.
     static constexpr bool passes_through(bool /*training*/) { return false; }
+    /// True when forward honours io.fuse_relu (writes max(0, y)): Model then
+    /// runs a following ReLU inside it in training (see model.hpp).
+    static constexpr bool fuses_relu = false;
+    /// True for the ReLU layer, the one a fuses_relu layer can absorb.
+    static constexpr bool is_relu = false;
+    /// True when backward honours io.relu_mask (MaxPool2D): Model then folds
+    /// the backward of a ReLU just before it into this layer's.
+    static constexpr bool folds_relu_backward = false;
 };
 
 }  // namespace typenet

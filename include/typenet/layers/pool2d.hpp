@@ -35,6 +35,7 @@ struct Pool2D {
             return s + ">";
         }
         static constexpr OpFamily ops = OpFamily::pooling;
+        static constexpr bool folds_relu_backward = (K == Kind::max);  // honours io.relu_mask
         static constexpr Pool2dGeometry geometry(std::size_t n) {
             return make_pool2d_geometry(n, C, H, W, Size, Size, Stride, Stride);
         }
@@ -46,7 +47,8 @@ struct Pool2D {
         template <class T, PoolingOps<T> B>
         static void backward(LayerIo<T, B>& io) {
             if (!io.dx) return;
-            if constexpr (K == Kind::max) maxpool2d_backward(io.be, geometry(io.n), io.dy, io.index_scratch, io.dx);
+            if constexpr (K == Kind::max)
+                maxpool2d_backward(io.be, geometry(io.n), io.dy, io.index_scratch, io.dx, io.relu_mask ? io.x : nullptr);
             else avgpool2d_backward(io.be, geometry(io.n), io.dy, io.dx);
         }
     };

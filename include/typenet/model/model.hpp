@@ -64,7 +64,8 @@ class Model {
     static constexpr bool pooling_ok = family_ok<OpFamily::pooling, PoolingOps<B, T>>;
     static constexpr bool normalization_ok = family_ok<OpFamily::normalization, NormalizationOps<B, T>>;
     static constexpr bool dropout_ok = family_ok<OpFamily::dropout, DropoutOps<B, T>>;
-    static_assert(gemm_ok, "Model<Net, B>: Net has a Dense layer but backend B does not satisfy GemmOps (core/backend.hpp)");
+    static_assert(gemm_ok, "Model<Net, B>: Net has a Dense layer but backend B does not satisfy GemmOps (core/backend.hpp: "
+                           "gemm and linear_forward)");
     static_assert(elementwise_ok, "Model<Net, B>: Net's layers need ElementwiseOps (core/backend.hpp: bias, activations, "
                                   "softmax, all_finite), which backend B does not satisfy");
     static_assert(convolution_ok, "Model<Net, B>: Net has a convolution layer but backend B does not satisfy ConvolutionOps "
@@ -168,13 +169,15 @@ public:
         input_ = x;
         n_ = n;
         training_ = training;
+        fused_ = training && fusion_;
         for_each_layer([&]<std::size_t I, class BL>() {
-            if (BL::passes_through(training)) {
+            if (BL::passes_through(training) || (absorbed<I> && fused_)) {
                 out_[I] = layer_input<I>();
                 return;
             }
             out_[I] = act_[I].data();
             auto io = make_io<I, BL>();
+            io.fuse_relu = fuses_next<I> && fused_;
             BL::forward(io);
         });
         return out_[layer_count - 1];
@@ -200,12 +203,18 @@ public:
         for_each_layer_reverse([&]<std::size_t I, class BL>() {
             if constexpr (I > 0)  // (I = 0 is never skipped; nvcc warns on `0 > unsigned`)
                 if (I > layer_index) return;
-            if (BL::passes_through(training_)) {  // dx = dy: hand the pointer back
+            // A ReLU whose backward the next layer did (folded<I>) hands dy on too.
+            bool folded_now = false;
+            if constexpr (folded<I>) folded_now = fused_ && I < layer_index;
+            if (BL::passes_through(training_) || folded_now) {  // dx = dy: hand the pointer back
                 if constexpr (I == 0)
                     if (dinput) copy_values(be_, n_ * input_size, dy, dinput);
                 return;
             }
             auto io = make_io<I, BL>();
+            if constexpr (absorbed<I>)
+                if (fused_) io.y = act_[I - 1].data();  // the fused layer's output is this ReLU's
+            if constexpr (folds_previous<I>) io.relu_mask = fused_;
             io.dy = dy;
             // Into whichever gradient buffer does not hold dy (a pass-through
             // layer may have handed dy on from either).
@@ -215,7 +224,18 @@ public:
         });
     }
 
-    /// Output of layer i of the last forward, (n, layer output...).
+    /// Layer fusion (default on): in training passes, a Conv2D or Dense
+    /// followed by ReLU runs as one op (the ReLU in the product's store), and
+    /// a MaxPool2D after a ReLU does the ReLU's backward in its own (only
+    /// where a gradient arrives). Inference forwards never fuse, so
+    /// layer_output(i) after one is each layer's own output. Turning it off
+    /// gives the layer-by-layer reference, bit-identical by construction.
+    void set_fusion(bool on) { fusion_ = on; }
+    bool fusion() const { return fusion_; }
+
+    /// Output of layer i of the last forward, (n, layer output...). After a
+    /// training forward with fusion on, a layer whose ReLU was fused into it
+    /// shows the ReLU's output.
     TensorView<const T, device> layer_output(std::size_t i) const {
         detail::require(i < layer_count, "Model::layer_output: layer " + std::to_string(i) + " does not exist (the network has " +
                                               std::to_string(layer_count) + " layers)");
@@ -275,6 +295,31 @@ private:
         return m;
     }();
 
+    // Layer I absorbs the ReLU at I + 1 (fuses_next), which then passes
+    // through in forward (absorbed). A ReLU at I whose backward layer I + 1
+    // does (folded) passes through in backward.
+    template <std::size_t I>
+    static constexpr bool fuses_next = [] {
+        if constexpr (I + 1 < layer_count) return fuses_relu<layer<I>> && is_relu_layer<layer<I + 1>>;
+        else return false;
+    }();
+    template <std::size_t I>
+    static constexpr bool absorbed = [] {
+        if constexpr (I > 0) return fuses_next<I - 1>;
+        else return false;
+    }();
+
+    template <std::size_t I>
+    static constexpr bool folded = [] {
+        if constexpr (I + 1 < layer_count) return is_relu_layer<layer<I>> && folds_relu_backward<layer<I + 1>>;
+        else return false;
+    }();
+    template <std::size_t I>
+    static constexpr bool folds_previous = [] {
+        if constexpr (I > 0) return folded<I - 1>;
+        else return false;
+    }();
+
     template <std::size_t I>
     const T* layer_input() const {
         if constexpr (I == 0) return input_;
@@ -327,6 +372,7 @@ private:
     const T* input_ = nullptr;
     std::size_t n_ = 0, capacity_ = 0;
     bool training_ = false;
+    bool fusion_ = true, fused_ = false;  // fused_: the last forward fused (see set_fusion)
 };
 
 }  // namespace typenet

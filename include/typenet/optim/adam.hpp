@@ -35,7 +35,7 @@ public:
         T* v = m + M::parameter_count;
         T* w = model.parameters().data();
         const T* g = model.gradients().data();
-        const T lr = T(learning_rate_at(state.step()));
+        const T lr = T(learning_rate(state));
         state.increment_step();  // this is step t = state.step(), bias-corrected as such
         const auto [c1d, c2d] = rules::adam_corrections(o_.beta1, o_.beta2, double(state.step()));
         const T c1 = T(c1d), c2 = T(c2d);

@@ -77,6 +77,15 @@ public:
     double learning_rate_at(std::uint64_t steps) const {
         return rules::decayed_learning_rate(o_.learning_rate, o_.decay, double(steps));
     }
+    /// The learning rate of the next step on a model with this state: the
+    /// rate a schedule set on it (else options().learning_rate), decayed.
+    template <class T, class Device>
+    double learning_rate(const OptimizerState<T, Device>& state) const {
+        return rules::decayed_learning_rate(state.learning_rate().value_or(o_.learning_rate), o_.decay,
+                                            double(state.step()));
+    }
+    /// The rate schedules start from and scale: options().learning_rate.
+    double base_learning_rate() const { return o_.learning_rate; }
     const Options& options() const { return o_; }
 
 protected:

@@ -32,7 +32,7 @@ public:
         T* v = state.claim(name, state_slots);
         T* w = model.parameters().data();
         const T* g = model.gradients().data();
-        const T lr = T(learning_rate_at(state.step()));
+        const T lr = T(learning_rate(state));
         optim_detail::for_each_run(model, [&](std::size_t off, std::size_t n, bool reg) {
             const auto [l1, l2] = penalties<T>(reg);
             sgd_update(model.backend(), n, w + off, g + off, v + off, lr, T(o_.momentum), o_.nesterov, l1, l2);

@@ -10,8 +10,10 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,7 +34,7 @@ public:
     /// and returns them (slot k at k * parameter_count()). When another
     /// optimizer or slot count held it, the moments are zeroed and the step
     /// count restarts at 0 first, so one optimizer's velocity is never read
-    /// as another's running average.
+    /// as another's running average (and a scheduled learning rate is dropped).
     T* claim(std::string_view owner, std::size_t slots) {
         if (slots != slots_ || owner != owner_) {
             moments_.resize(Dims{std::max<std::size_t>(slots * parameter_count_, 1)});
@@ -40,17 +42,20 @@ public:
             slots_ = slots;
             owner_ = owner;
             step_ = 0;
+            learning_rate_ = 0.0;
         }
         return moments_.data();
     }
 
-    /// Forgets everything, as in a new model: no owner, no moments, step 0.
+    /// Forgets everything, as in a new model: no owner, no moments, step 0,
+    /// no scheduled learning rate.
     void reset() {
         moments_.resize(Dims{1});
         moments_.zero();
         slots_ = 0;
         owner_.clear();
         step_ = 0;
+        learning_rate_ = 0.0;
     }
 
     /// Puts back a state saved elsewhere (a checkpoint): `owner`'s `slots`
@@ -80,6 +85,24 @@ public:
     /// Sets the step count (e.g. to continue a schedule from a known step).
     void set_step(std::uint64_t step) { step_ = step; }
 
+    /// The learning rate a schedule (train/callbacks.hpp) has set, which the
+    /// owner's steps use instead of its options' learning_rate (its decay
+    /// still applies); nullopt when none has. It lives here, next to the step
+    /// count, so a checkpoint carries it and a resumed run continues with it.
+    std::optional<double> learning_rate() const {
+        return learning_rate_ > 0.0 ? std::optional<double>(learning_rate_) : std::nullopt;
+    }
+    void set_learning_rate(double lr) {
+        // (The message as a lambda: schedules call this every batch, and must not allocate.)
+        detail::require(std::isfinite(lr) && lr > 0.0, [&] {
+            return "OptimizerState::set_learning_rate: the learning rate must be positive and finite (got " +
+                   std::to_string(lr) + ")";
+        });
+        learning_rate_ = lr;
+    }
+    /// Back to the optimizer's own learning rate.
+    void clear_learning_rate() { learning_rate_ = 0.0; }
+
     /// The moments, slots() arrays of parameter_count() values on the
     /// model's device (at least one element, so the tensor is never empty
     /// once claimed or reset).
@@ -92,6 +115,7 @@ private:
     std::size_t slots_ = 0;
     std::string owner_;
     std::uint64_t step_ = 0;
+    double learning_rate_ = 0.0;  // 0: none set (a set rate is positive); not an optional, which GCC 12 misreads as uninitialised
 };
 
 }  // namespace typenet

@@ -18,10 +18,12 @@
 #include "../io/checkpoint.hpp"
 #include "../losses/loss.hpp"
 #include "../optim/optimizer.hpp"
+#include "callbacks.hpp"
 #include "finite.hpp"
 #include "history.hpp"
 #include "progress.hpp"
 #include "resident.hpp"
+#include "schedules.hpp"
 
 namespace typenet {
 
@@ -146,12 +148,29 @@ Metrics evaluate(M& model, const BasicDataset<typename M::scalar>& data, Evaluat
 /// that checkpoint (and returns only the epochs it trained; none if complete).
 /// The optimizer is hyper-parameters; its moments and step count are the
 /// model's optimizer_state(), so a second fit continues where the first ended.
-template <class M, Optimizer<M> O, class L>
+/// `callbacks` (train/callbacks.hpp, train/schedules.hpp: EarlyStopping,
+/// ReduceLROnPlateau, ModelCheckpoint, CSVLogger, schedules, each_epoch /
+/// each_batch lambdas, or any object with the hooks) are called in the order
+/// given; their state goes into the checkpoints, so resuming stays exact.
+template <class M, Optimizer<M> O, class L, class... Callbacks>
     requires Loss<L, typename M::backend_type, typename M::scalar>
 History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<typename M::scalar>& train,
-            const BasicFitOptions<typename M::scalar>& opts) {
+            const BasicFitOptions<typename M::scalar>& opts, Callbacks&&... callbacks) {
     using T = typename M::scalar;
     using clock = std::chrono::steady_clock;
+    using Ctx = TrainingContext<M, O>;
+    static_assert((callback_detail::Callback<std::remove_reference_t<Callbacks>, Ctx> && ...),
+                  "fit: each callback needs at least one of on_train_begin, on_epoch_begin, on_batch_begin, "
+                  "on_batch_end, on_epoch_end, on_train_end taking the TrainingContext (and must not be const)");
+    constexpr std::size_t rate_setters =
+        (std::size_t(0) + ... + std::size_t(callback_detail::sets_learning_rate<std::remove_cvref_t<Callbacks>>()));
+    static_assert(rate_setters <= 1,
+                  "fit: more than one callback sets the learning rate (schedules, ReduceLROnPlateau); the later would "
+                  "undo the earlier, so attach at most one");
+    static_assert(rate_setters == 0 || Ctx::schedulable,
+                  "fit: a schedule needs an optimizer with base_learning_rate() that reads the rate from "
+                  "OptimizerState::learning_rate (as SGD, RMSprop and Adam do)");
+    constexpr bool per_batch_callbacks = (false || ... || callback_detail::wants_batches<std::remove_reference_t<Callbacks>, Ctx>);
     check_loss_fits<L, typename M::output_shape>();
     detail::check_dataset<M>(train, "training");
     if (opts.validation) detail::check_dataset<M>(*opts.validation, "validation");
@@ -163,18 +182,40 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
     detail::require(opts.out != nullptr, "fit: opts.out must point to a stream (use Verbosity::silent to print nothing)");
     detail::require((opts.checkpoint_every == 0 && !opts.resume) || !opts.checkpoint_path.empty(),
                     "fit: checkpoint_every and resume need opts.checkpoint_path; set it to the checkpoint file");
-    // Resuming restores weights, optimizer state and the Rng as they were after
-    // the saved epoch, so the remaining epochs repeat the uninterrupted run's.
-    std::size_t first_epoch = 1;
-    if (opts.resume && std::filesystem::exists(opts.checkpoint_path)) {
-        // (A damaged count near 2^64 must not wrap around to epoch 0.)
-        const std::size_t done = load_checkpoint(opts.checkpoint_path, model, optimizer);
-        first_epoch = done >= opts.epochs ? opts.epochs + 1 : done + 1;
-    }
-
     auto& be = model.backend();
     const std::size_t N = train.size(), bs = opts.batch_size;
     const std::size_t batches = (N + bs - 1) / bs;
+    History history;
+    history.epochs.reserve(opts.epochs);  // no allocation from one epoch to the next
+    Ctx ctx{.model = model,
+            .optimizer = optimizer,
+            .history = history,
+            .epochs = opts.epochs,
+            .batches = batches,
+            .has_validation = opts.validation != nullptr,
+            .log = opts.verbose == Verbosity::silent ? nullptr : opts.out};
+    // Checks the callbacks' settings (monitored names) before anything changes.
+    (callback_detail::on_train_begin(callbacks, ctx), ...);
+
+    // Resuming restores weights, optimizer state, the Rng and the callbacks'
+    // state as they were after the saved epoch, so the remaining epochs repeat
+    // the uninterrupted run's.
+    std::size_t first_epoch = 1;
+    if (opts.resume && std::filesystem::exists(opts.checkpoint_path)) {
+        const SafetensorsReader file(opts.checkpoint_path);
+        [[maybe_unused]] const auto training = read_training_state<T>(file);
+        [[maybe_unused]] std::size_t i = 0;
+        (callback_detail::load_state(callbacks, ctx, training, i++), ...);
+        // (A damaged count near 2^64 must not wrap around to epoch 0.)
+        const std::size_t done = load_checkpoint(file, model, optimizer);
+        first_epoch = done >= opts.epochs ? opts.epochs + 1 : done + 1;
+    }
+    ctx.first_epoch = first_epoch;
+    // Claimed now, not at the first step, so that a rate a schedule sets
+    // before it is not dropped by the claim.
+    model.optimizer_state().claim(O::name, O::state_slots);
+    double last_rate = std::nan("");  // the learning rate of the latest step, if the optimizer tells
+    constexpr bool knows_rate = requires { optimizer.learning_rate(model.optimizer_state()); };
     detail::Resident<T, typename M::device> data(train);
     detail::BatchBuffers<M> buf(bs, N);
     std::unique_ptr<detail::Resident<T, typename M::device>> val;
@@ -190,8 +231,6 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
     std::vector<std::uint32_t> perm(N);
     std::iota(perm.begin(), perm.end(), 0u);
     Progress progress(opts.verbose, *opts.out, opts.epochs);
-    History history;
-    history.epochs.reserve(opts.epochs);  // no allocation from one epoch to the next
     if constexpr (requires { be.description(); })
         progress.describe(be.description());
 
@@ -213,7 +252,9 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
         return NumericalError(msg);
     };
 
-    for (std::size_t epoch = first_epoch; epoch <= opts.epochs; ++epoch) {
+    for (std::size_t epoch = first_epoch; epoch <= opts.epochs && !ctx.stop_training; ++epoch) {
+        ctx.epoch = epoch;
+        (callback_detail::on_epoch_begin(callbacks, ctx), ...);
         // Each epoch's order depends on the Rng state alone (not on the last
         // epoch's order), so a checkpoint's Rng state is enough to resume.
         std::iota(perm.begin(), perm.end(), 0u);
@@ -226,6 +267,11 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
         double before[2] = {0.0, 0.0};  // the accumulator before the current batch
         for (std::size_t b = 0; b < batches; ++b) {
             const std::size_t first = b * bs, n = std::min(bs, N - first);
+            if constexpr (per_batch_callbacks) {
+                ctx.batch = b;
+                ctx.batch_samples = n;
+                (callback_detail::on_batch_begin(callbacks, ctx), ...);
+            }
             gather_rows(be, n, M::input_size, data.images(), buf.index.data() + first, buf.x.data());
             gather_labels(be, n, data.labels(), buf.index.data() + first, buf.y.data());
             if (keep_buffers) copy_values(be, model.buffers().size(), model.buffers().data(), buffers_before.data());
@@ -254,12 +300,14 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
             } else {
                 model.backward(buf.dout.data());
             }
+            if constexpr (knows_rate) last_rate = optimizer.learning_rate(model.optimizer_state());
             optimizer.step(model);
             seen += n;
+            if constexpr (per_batch_callbacks) (callback_detail::on_batch_end(callbacks, ctx), ...);
             if (progress.due(b + 1)) {
                 const auto [l, c] = buf.read(be);
                 if (!std::isfinite(l)) throw non_finite(epoch, b + 1, " (or in one of the batches before it since the last check)");
-                progress.update(b + 1, l / double(seen), c / double(seen));
+                progress.update(b + 1, l / double(seen), c / double(seen), last_rate);
             }
         }
         if (skipped == batches)
@@ -274,16 +322,25 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
         s.loss = l / double(N - skipped_samples);
         s.accuracy = c / double(N - skipped_samples);
         s.skipped_batches = skipped;
+        s.learning_rate = last_rate;
         if (val) {
             const Metrics vm = detail::evaluate_impl(model, *val, &loss, val_bs, *val_buf);
             s.val_loss = vm.loss;
             s.val_accuracy = vm.accuracy;
         }
         history.epochs.push_back(s);
-        if (opts.checkpoint_every > 0 && epoch % opts.checkpoint_every == 0)
-            save_checkpoint(opts.checkpoint_path, model, optimizer, epoch);
         progress.end_epoch(s);
+        (callback_detail::on_epoch_end(callbacks, ctx), ...);
+        // After the callbacks, so that what they changed (a reduced rate, a
+        // best value, a stop) is part of the checkpoint.
+        if (opts.checkpoint_every > 0 && epoch % opts.checkpoint_every == 0) {
+            TrainingState<T> training;
+            [[maybe_unused]] std::size_t i = 0;
+            (callback_detail::save_state(callbacks, ctx, training, i++), ...);
+            save_checkpoint(opts.checkpoint_path, model, optimizer, epoch, training);
+        }
     }
+    (callback_detail::on_train_end(callbacks, ctx), ...);
     return history;
 }
 

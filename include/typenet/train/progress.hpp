@@ -76,7 +76,8 @@ public:
         return mode_ == Verbosity::bar && (batch == batches_ || clock::now() - last_draw_ > std::chrono::milliseconds(100));
     }
 
-    void update(std::size_t batch, double loss, double accuracy) {
+    /// `learning_rate`: the rate of the latest step, shown when not NaN.
+    void update(std::size_t batch, double loss, double accuracy, double learning_rate = std::nan("")) {
         if (!due(batch)) return;
         last_draw_ = clock::now();
         const double elapsed = std::chrono::duration<double>(last_draw_ - start_).count();
@@ -89,7 +90,9 @@ public:
         std::ostringstream o;
         o << "\rEpoch " << epoch_ << "/" << epochs_ << " [" << bar << "] " << std::setw(int(digits(batches_)))
           << batch << "/" << batches_ << "  loss " << std::fixed << std::setprecision(4) << loss << "  acc "
-          << accuracy << "  " << progress_detail::format_seconds(elapsed);
+          << accuracy;
+        if (!std::isnan(learning_rate)) o << "  lr " << std::defaultfloat << std::setprecision(4) << learning_rate;
+        o << "  " << progress_detail::format_seconds(elapsed);
         if (batch < batches_) o << "  ETA " << progress_detail::format_seconds(eta);
         o << "   ";
         out_ << o.str() << std::flush;
@@ -102,6 +105,8 @@ public:
         o << "epoch " << s.epoch << "/" << epochs_ << "  loss " << std::fixed << std::setprecision(4) << s.loss
           << "  acc " << s.accuracy;
         if (s.has_validation()) o << "  val_loss " << s.val_loss << "  val_acc " << s.val_accuracy;
+        if (!std::isnan(s.learning_rate))
+            o << "  lr " << std::defaultfloat << std::setprecision(4) << s.learning_rate << std::fixed;
         o << "  " << std::setprecision(2) << s.seconds << " s";
         if (s.skipped_batches) o << "  (skipped " << s.skipped_batches << " non-finite batches)";
         out_ << o.str() << std::endl;

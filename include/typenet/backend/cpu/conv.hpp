@@ -139,18 +139,19 @@ void col2im(const Cpu& be, const Conv2dGeometry& g, std::size_t i0, std::size_t 
 // dst with nb == 1 adds the bias in place.
 template <class T>
 void unfold_rows(const Cpu& be, std::size_t nb, std::size_t rows, std::size_t P, const T* src, T* dst,
-                 const T* bias) {
-    if (src == dst && !bias) return;
+                 const T* bias, bool relu = false) {
+    if (src == dst && !bias && !relu) return;
     parallel_items(be, nb * rows, P, [&](std::size_t begin, std::size_t end) {
         for (std::size_t j = begin; j < end; ++j) {
             const std::size_t i = j / rows, r = j % rows;
             const T* s = src + r * nb * P + i * P;
             T* d = dst + j * P;
             if (!bias) {
-                std::memcpy(d, s, P * sizeof(T));
-                continue;
+                if (d != s) std::memcpy(d, s, P * sizeof(T));
+            } else {
+                row(d, P) = row(s, P) + bias[r];
             }
-            row(d, P) = row(s, P) + bias[r];
+            if (relu) row(d, P) = row(d, P).max(T(0));
         }
     });
 }
@@ -196,7 +197,7 @@ inline std::size_t conv2d_workspace_blocks(const Conv2dGeometry& g, std::size_t 
 // pass conv2d_images_per_block(g), tests also pass others.
 template <class T>
 void conv2d_forward_blocks(const Cpu& be, const Conv2dGeometry& g, std::size_t block, const T* x, const T* w,
-                           const T* bias, T* y, T* workspace) {
+                           const T* bias, T* y, T* workspace, bool relu = false) {
     const std::size_t P = g.out_h * g.out_w, K = g.c_in * g.kh * g.kw;
     for (std::size_t i0 = 0; i0 < g.n; i0 += block) {
         const std::size_t nb = std::min(block, g.n - i0);
@@ -204,7 +205,7 @@ void conv2d_forward_blocks(const Cpu& be, const Conv2dGeometry& g, std::size_t b
         T* out = block > 1 ? workspace + K * block * P : y + i0 * g.c_out * P;  // (C_out, nb*P)
         im2col(be, g, i0, nb, x, col);
         gemm(be, false, false, g.c_out, nb * P, K, T(1), w, K, col, nb * P, T(0), out, nb * P);
-        unfold_rows(be, nb, g.c_out, P, out, y + i0 * g.c_out * P, bias);
+        unfold_rows(be, nb, g.c_out, P, out, y + i0 * g.c_out * P, bias, relu);
     }
 }
 
@@ -263,14 +264,16 @@ inline std::size_t conv2d_workspace(const Cpu& be, const Conv2dGeometry& g) {
     return cpu_detail::use_direct_conv(be, g) ? std::max(im2col, conv2d_direct_workspace(be, g)) : im2col;
 }
 
-/// y = conv(x, w) + bias. x (N,C_in,H,W), w (C_out,C_in,KH,KW), bias (C_out)
-/// or null, y (N,C_out,OUT_H,OUT_W); workspace holds conv2d_workspace(be, g) values.
+/// y = conv(x, w) + bias, then max(0, y) when relu. x (N,C_in,H,W), w
+/// (C_out,C_in,KH,KW), bias (C_out) or null, y (N,C_out,OUT_H,OUT_W);
+/// workspace holds conv2d_workspace(be, g) values.
 template <class T>
 void conv2d_forward(const Cpu& be, const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                    T* workspace) {
+                    T* workspace, bool relu = false) {
     if constexpr (std::is_same_v<T, float>)
-        if (cpu_detail::use_direct_conv(be, g)) return conv2d_direct_forward(be, g, x, w, bias, false, y, workspace);
-    cpu_detail::conv2d_forward_blocks(be, g, cpu_detail::conv2d_images_per_block(g), x, w, bias, y, workspace);
+        if (cpu_detail::use_direct_conv(be, g)) return conv2d_direct_forward(be, g, x, w, bias, relu, y, workspace);
+    cpu_detail::conv2d_forward_blocks(be, g, cpu_detail::conv2d_images_per_block(g), x, w, bias, y, workspace,
+                                      relu);
 }
 
 /// dx = the gradient of conv2d_forward's y with respect to x, given dy.

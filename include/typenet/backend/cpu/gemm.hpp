@@ -77,16 +77,60 @@ inline bool own_sgemm(CpuIsa isa) {
 #endif
 }
 
-/// One single-threaded product on the backend's chosen GEMM.
+/// One single-threaded product on the backend's chosen GEMM, then + bias[j]
+/// per column (when not null) and max(0, .) when relu: in the SGEMM's store,
+/// or over the block just written, while it is in cache.
 template <class T>
 void gemm_part(CpuIsa isa, bool own, bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha,
-               const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+               const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc,
+               const T* bias = nullptr, bool relu = false) {
     if constexpr (std::is_same_v<T, float>)
         if (own) {
-            cpu_kernels::sgemm(isa, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            cpu_kernels::sgemm(isa, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu);
             return;
         }
     gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (!bias && !relu) return;
+    for (std::size_t i = 0; i < m; ++i) {
+        T* row = c + i * ldc;
+        if (bias)
+            for (std::size_t j = 0; j < n; ++j) row[j] += bias[j];
+        if (relu)
+            for (std::size_t j = 0; j < n; ++j) row[j] = row[j] < T(0) ? T(0) : row[j];  // NaN stays
+    }
+}
+
+/// gemm (below) with gemm_part's epilogue.
+template <class T>
+void gemm_epilogue(const Cpu& be, bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha,
+                   const T* a, std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc,
+                   const T* bias, bool relu) {
+    const CpuIsa isa = be.isa();
+    const bool own = std::is_same_v<T, float> && cpu_detail::own_sgemm(isa);
+    // Columns are split in whole micro-tiles (16 for BLAS's SIMD tiles).
+    const std::size_t unit = own ? std::size_t(cpu_kernels::sgemm_nr(isa)) : 16;
+    const std::size_t parts = be.pool().size();
+    if (parts <= 1 || m * n * k < cpu_detail::gemm_parallel_min_fma || (m < 2 * parts && n < unit * parts)) {
+        gemm_part(isa, own, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu);
+        return;
+    }
+    // Split the longer side of C.
+    const bool by_rows = m >= n || n < unit * parts;
+    be.pool().run([&](std::size_t p) {
+        if (by_rows) {
+            const std::size_t r0 = m * p / parts, r1 = m * (p + 1) / parts;
+            const T* ap = trans_a ? a + r0 : a + r0 * lda;
+            gemm_part(isa, own, trans_a, trans_b, r1 - r0, n, k, alpha, ap, lda, b, ldb, beta, c + r0 * ldc, ldc, bias,
+                      relu);
+        } else {
+            const std::size_t blocks = (n + unit - 1) / unit;
+            const std::size_t c0 = std::min(n, blocks * p / parts * unit);
+            const std::size_t c1 = std::min(n, blocks * (p + 1) / parts * unit);
+            const T* bp = trans_b ? b + c0 * ldb : b + c0;
+            gemm_part(isa, own, trans_a, trans_b, m, c1 - c0, k, alpha, a, lda, bp, ldb, beta, c + c0, ldc,
+                      bias ? bias + c0 : nullptr, relu);
+        }
+    });
 }
 
 }  // namespace cpu_detail
@@ -96,31 +140,17 @@ void gemm_part(CpuIsa isa, bool own, bool trans_a, bool trans_b, std::size_t m, 
 template <class T>
 void gemm(const Cpu& be, bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
           std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
-    const CpuIsa isa = be.isa();
-    const bool own = std::is_same_v<T, float> && cpu_detail::own_sgemm(isa);
-    // Columns are split in whole micro-tiles (16 for BLAS's SIMD tiles).
-    const std::size_t unit = own ? std::size_t(cpu_kernels::sgemm_nr(isa)) : 16;
-    const std::size_t parts = be.pool().size();
-    if (parts <= 1 || m * n * k < cpu_detail::gemm_parallel_min_fma || (m < 2 * parts && n < unit * parts)) {
-        cpu_detail::gemm_part(isa, own, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
-    }
-    // Split the longer side of C.
-    const bool by_rows = m >= n || n < unit * parts;
-    be.pool().run([&](std::size_t p) {
-        if (by_rows) {
-            const std::size_t r0 = m * p / parts, r1 = m * (p + 1) / parts;
-            const T* ap = trans_a ? a + r0 : a + r0 * lda;
-            cpu_detail::gemm_part(isa, own, trans_a, trans_b, r1 - r0, n, k, alpha, ap, lda, b, ldb, beta, c + r0 * ldc,
-                                  ldc);
-        } else {
-            const std::size_t blocks = (n + unit - 1) / unit;
-            const std::size_t c0 = std::min(n, blocks * p / parts * unit);
-            const std::size_t c1 = std::min(n, blocks * (p + 1) / parts * unit);
-            const T* bp = trans_b ? b + c0 * ldb : b + c0;
-            cpu_detail::gemm_part(isa, own, trans_a, trans_b, m, c1 - c0, k, alpha, a, lda, bp, ldb, beta, c + c0, ldc);
-        }
-    });
+    cpu_detail::gemm_epilogue(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                              static_cast<const T*>(nullptr), false);
+}
+
+/// y(n,out) = x(n,in) w(out,in)^T + bias(out), then max(0, y) when relu: a
+/// Dense layer's forward as one product, the bias (and a ReLU that follows
+/// the layer) applied in its store.
+template <class T>
+void linear_forward(const Cpu& be, std::size_t n, std::size_t in, std::size_t out, const T* x, const T* w,
+                    const T* bias, T* y, bool relu = false) {
+    cpu_detail::gemm_epilogue(be, false, true, n, out, in, T(1), x, in, w, in, T(0), y, out, bias, relu);
 }
 
 }  // namespace typenet

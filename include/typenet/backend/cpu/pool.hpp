@@ -97,10 +97,13 @@ void maxpool2d_forward(const Cpu& be, const Pool2dGeometry& g, const T* x, T* y,
     });
 }
 
-/// dx = dy routed to the argmax of each window (overlapping windows add up).
-/// dy, argmax (N,C,OUT_H,OUT_W); dx (N,C,H,W), overwritten.
+/// dx = dy routed to the argmax of each window (overlapping windows add up),
+/// and, when relu_x (the pooling's input, a ReLU's output) is given, zero
+/// where relu_x <= 0: the ReLU's backward, on the few positions that get a
+/// gradient. dy, argmax (N,C,OUT_H,OUT_W); dx (N,C,H,W), overwritten.
 template <class T>
-void maxpool2d_backward(const Cpu& be, const Pool2dGeometry& g, const T* dy, const std::int32_t* argmax, T* dx) {
+void maxpool2d_backward(const Cpu& be, const Pool2dGeometry& g, const T* dy, const std::int32_t* argmax, T* dx,
+                        const T* relu_x = nullptr) {
     const std::size_t P = g.out_h * g.out_w, HW = g.h * g.w;
     cpu_detail::parallel_items(be, g.n * g.c, HW, [&](std::size_t begin, std::size_t end) {
         for (std::size_t plane = begin; plane < end; ++plane) {
@@ -108,7 +111,13 @@ void maxpool2d_backward(const Cpu& be, const Pool2dGeometry& g, const T* dy, con
             std::fill(d, d + HW, T(0));
             const T* dyp = dy + plane * P;
             const std::int32_t* ap = argmax + plane * P;
-            for (std::size_t o = 0; o < P; ++o) d[ap[o]] += dyp[o];
+            if (!relu_x) {
+                for (std::size_t o = 0; o < P; ++o) d[ap[o]] += dyp[o];
+                continue;
+            }
+            const T* xp = relu_x + plane * HW;
+            for (std::size_t o = 0; o < P; ++o)
+                if (xp[ap[o]] > T(0)) d[ap[o]] += dyp[o];
         }
     });
 }

@@ -125,11 +125,11 @@ inline std::size_t conv2d_workspace(const Cuda& be, const Conv2dGeometry& g) {
     return values;
 }
 
-/// y = conv(x, w) + bias. x (N,C_in,H,W), w (C_out,C_in,KH,KW), bias (C_out)
+/// y = conv(x, w) + bias, then max(0, y) when relu. x (N,C_in,H,W), w (C_out,C_in,KH,KW), bias (C_out)
 /// or null, y (N,C_out,OUT_H,OUT_W); workspace holds conv2d_workspace(be, g) values.
 template <class T>
 void conv2d_forward(const Cuda& be, const Conv2dGeometry& g, const T* x, const T* w, const T* bias, T* y,
-                    T* workspace) {
+                    T* workspace, bool relu = false) {
     using namespace cuda_detail;
     if (g.n == 0) return;
     const ConvPlan& p = conv_plan<T>(be, g);
@@ -139,6 +139,7 @@ void conv2d_forward(const Cuda& be, const Conv2dGeometry& g, const T* x, const T
     TYPENET_CUDNN_CHECK(cudnnConvolutionForward(be.cudnn(), &one, p.x.d, xin, p.w.d, w, p.conv.d, p.fwd,
                                                 cudnn_workspace(p, workspace), p.cudnn_bytes, &zero, p.y.d, y));
     if (bias) bias_add(be, g.n, g.c_out, g.out_h * g.out_w, y, bias);
+    if (relu) activation_forward(be, ActivationKind::relu, g.n * g.c_out * g.out_h * g.out_w, y, y);
 }
 
 /// dx = the gradient of conv2d_forward's y with respect to x, given dy.

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "cuda.cuh"
+#include "elementwise.cuh"
 
 namespace typenet {
 
@@ -42,6 +43,17 @@ void gemm(const Cuda& be, bool trans_a, bool trans_b, std::size_t m, std::size_t
     else
         TYPENET_CUBLAS_CHECK(cublasDgemm(be.cublas(), tb, ta, blas_int(n), blas_int(m), blas_int(k), &alpha, b,
                                          blas_int(ldb), a, blas_int(lda), &beta, c, blas_int(ldc)));
+}
+
+/// y(n,out) = x(n,in) w(out,in)^T + bias(out), then max(0, y) when relu
+/// (a Dense layer and a ReLU Model fused into it): cuBLAS, then the bias and
+/// activation kernels in place.
+template <class T>
+void linear_forward(const Cuda& be, std::size_t n, std::size_t in, std::size_t out, const T* x, const T* w,
+                    const T* bias, T* y, bool relu = false) {
+    gemm(be, false, true, n, out, in, T(1), x, in, w, in, T(0), y, out);
+    if (bias) bias_add(be, n, out, std::size_t{1}, y, bias);
+    if (relu) activation_forward(be, ActivationKind::relu, n * out, y, y);
 }
 
 }  // namespace typenet

@@ -50,7 +50,8 @@ __global__ void maxpool_forward_kernel(Pool2dGeometry g, const T* x, T* y, std::
 }
 
 template <class T>
-__global__ void maxpool_backward_kernel(Pool2dGeometry g, const T* dy, const std::int32_t* argmax, T* dx) {
+__global__ void maxpool_backward_kernel(Pool2dGeometry g, const T* dy, const std::int32_t* argmax, T* dx,
+                                        const T* relu_x) {
     const std::size_t HW = g.h * g.w, P = g.out_h * g.out_w;
     TYPENET_GRID_LOOP(i, g.n * g.c * HW) {
         const std::size_t plane = i / HW, at = i % HW, ih = at / g.w, iw = at % g.w;
@@ -62,7 +63,7 @@ __global__ void maxpool_backward_kernel(Pool2dGeometry g, const T* dy, const std
                 const std::size_t o = plane * P + oh * g.out_w + ow;
                 if (std::size_t(argmax[o]) == at) s += dy[o];
             }
-        dx[i] = s;
+        dx[i] = (relu_x && !(relu_x[i] > T(0))) ? T(0) : s;
     }
 }
 
@@ -113,11 +114,12 @@ void maxpool2d_forward(const Cuda& be, const Pool2dGeometry& g, const T* x, T* y
 /// dx = dy routed to the argmax of each window (overlapping windows add up);
 /// dx (N,C,H,W) overwritten.
 template <class T>
-void maxpool2d_backward(const Cuda& be, const Pool2dGeometry& g, const T* dy, const std::int32_t* argmax, T* dx) {
+void maxpool2d_backward(const Cuda& be, const Pool2dGeometry& g, const T* dy, const std::int32_t* argmax, T* dx,
+                        const T* relu_x = nullptr) {
     const std::size_t count = g.input_size();
     if (count == 0) return;
     cuda_detail::maxpool_backward_kernel<<<cuda_detail::grid_for(count), cuda_detail::block_threads, 0,
-                                           be.stream()>>>(g, dy, argmax, dx);
+                                           be.stream()>>>(g, dy, argmax, dx, relu_x);
     TYPENET_CUDA_LAUNCHED("maxpool2d_backward");
 }
 
