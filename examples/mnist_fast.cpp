@@ -7,13 +7,16 @@
 // batch to the end of that epoch (its test evaluation included):
 //
 //   using FastCnn = tn::Sequential<tn::Input<1, 28, 28>,
-//       tn::Conv2D<16, 3>, tn::MaxPool2D<2>, tn::BatchNorm, tn::ReLU,   // (16,13,13)
-//       tn::Conv2D<32, 3>, tn::MaxPool2D<2>, tn::BatchNorm, tn::ReLU,   // (32,5,5)
-//       tn::Flatten, tn::Dense<10>>;                                     // 12,906 parameters
+//       tn::Conv2D<24, 3>, tn::MaxPool2D<2>, tn::BatchNorm, tn::ReLU,   // (24,13,13)
+//       tn::Conv2D<48, 3>, tn::MaxPool2D<2>, tn::BatchNorm, tn::ReLU,   // (48,5,5)
+//       tn::Flatten, tn::Dense<10>>;                                     // 22,810 parameters
 //
 // The recipe, and why:
-// - Few multiply-adds: ~0.65 M per image forward, a quarter of the reference
-//   CNN's (examples/reference_cnn.hpp), so an epoch is several times shorter.
+// - Few multiply-adds: 1.4 M per image forward, half the reference CNN's
+//   (examples/reference_cnn.hpp). Also tried (seed 1): 16 and 32 filters
+//   (0.65 M) stayed below 99% (98.98% after a 3-epoch cycle); a 1-epoch cycle
+//   ended at 98.96-98.97% with this network (batch 64 or 128, peak 0.005 or
+//   0.01) and at 98.83% with 32 and 64 filters: two epochs it is.
 // - Pool before normalising: max-pooling commutes with ReLU, and with a
 //   per-channel affine map of positive scale, so Conv -> MaxPool -> BatchNorm
 //   -> ReLU computes nearly what Conv -> BatchNorm -> ReLU -> MaxPool does,
@@ -24,6 +27,9 @@
 //   accuracy settles.
 // - Batch 128: large enough for the CPU kernels to be efficient, small enough
 //   for ~470 steps per epoch.
+// Measured (2-vCPU Xeon, AVX-512, shared with other builds, so upper
+// bounds): seeds 1, 2, 3 reached 99.21, 99.10 and 99.15% after 2 epochs, in
+// 19.9, 19.3 and 19.7 s from the first batch (~19 CPU-seconds each run).
 // Why: the measure users of a fast library care about is the wall time to a
 // target accuracy; the reference articles' Keras CNN needed ~20 s on a GPU.
 // The same recipe runs on an NVIDIA GPU with --device cuda (a build with
@@ -45,10 +51,10 @@
 namespace tn = typenet;
 
 using FastCnn = tn::Sequential<tn::Input<1, 28, 28>,                                    //
-                               tn::Conv2D<16, 3>, tn::MaxPool2D<2>, tn::BatchNorm, tn::ReLU,  // (16,26,26) -> (16,13,13)
-                               tn::Conv2D<32, 3>, tn::MaxPool2D<2>, tn::BatchNorm, tn::ReLU,  // (32,11,11) -> (32,5,5)
-                               tn::Flatten, tn::Dense<10>>;                                   // 800 -> 10
-static_assert(FastCnn::parameter_count == 12'906);
+                               tn::Conv2D<24, 3>, tn::MaxPool2D<2>, tn::BatchNorm, tn::ReLU,  // (24,26,26) -> (24,13,13)
+                               tn::Conv2D<48, 3>, tn::MaxPool2D<2>, tn::BatchNorm, tn::ReLU,  // (48,11,11) -> (48,5,5)
+                               tn::Flatten, tn::Dense<10>>;                                   // 1200 -> 10
+static_assert(FastCnn::parameter_count == 22'810);
 
 namespace {
 
@@ -123,10 +129,11 @@ int main(int argc, char** argv) try {
             std::cout << "reached " << target * 100 << "% test accuracy after " << clock.reached_epoch << " epoch"
                       << (clock.reached_epoch == 1 ? "" : "s") << " in " << clock.seconds << " s\n";
         else
-            std::cout << "did not reach " << target * 100 << "% test accuracy in " << epochs
-                      << " epochs; best " << clock.best * 100 << "%\n";
+            std::cout << "did not reach " << target * 100 << "% test accuracy in " << epochs << " epoch"
+                      << (epochs == 1 ? "" : "s") << "; best " << clock.best * 100 << "%\n";
         std::cout << "final test accuracy " << history.last().val_accuracy * 100 << "% after "
-                  << history.epochs.size() << " epochs, " << history.total_seconds() << " s of training\n";
+                  << history.epochs.size() << " epoch" << (history.epochs.size() == 1 ? "" : "s") << ", "
+                  << history.total_seconds() << " s of training\n";
         return clock.best;
     });
     if (require >= 0.0 && best < require) {
