@@ -23,27 +23,14 @@
 #include <sstream>
 
 #include "io_test_util.hpp"
+#include "xor_set.hpp"
 
 namespace tn = typenet;
 using io_test::read_raw;
 using io_test::TempDir;
 
 namespace {
-tn::Dataset xor_set(std::size_t n, std::uint64_t seed) {
-    tn::Dataset d;
-    d.name = "xor toy";
-    d.classes = 2;
-    d.images.resize(tn::Dims{n, 2});
-    d.labels.resize(n);
-    tn::Rng rng(seed);
-    for (std::size_t i = 0; i < n; ++i) {
-        const int a = int(i % 2), b = int((i / 2) % 2);
-        d.images[2 * i] = float((a ? 1 : -1) + rng.uniform(-0.6, 0.6));
-        d.images[2 * i + 1] = float((b ? 1 : -1) + rng.uniform(-0.6, 0.6));
-        d.labels[i] = a ^ b;
-    }
-    return d;
-}
+tn::Dataset xor_set(std::size_t n, std::uint64_t seed) { return test_data::xor_set(n, seed, 0.6); }
 // BatchNorm (buffers) and Dropout (the generator) make resuming and restoring non-trivial.
 using Net = tn::Sequential<tn::Input<2>, tn::Dense<8>, tn::BatchNorm, tn::Tanh, tn::Dropout<0.2>, tn::Dense<2>>;
 using M = tn::Model<Net>;

@@ -15,28 +15,14 @@
 
 #include <gtest/gtest.h>
 
+#include "xor_set.hpp"
+
 #include <sstream>
 
 namespace tn = typenet;
 
 namespace {
-// XOR of the signs of two coordinates: not linearly separable, so a hidden
-// layer must learn it. Four noisy clusters around (+-1, +-1).
-tn::Dataset xor_set(std::size_t n, std::uint64_t seed) {
-    tn::Dataset d;
-    d.name = "xor toy";
-    d.classes = 2;
-    d.images.resize(tn::Dims{n, 2});
-    d.labels.resize(n);
-    tn::Rng rng(seed);
-    for (std::size_t i = 0; i < n; ++i) {
-        const int a = int(i % 2), b = int((i / 2) % 2);
-        d.images[2 * i] = float((a ? 1 : -1) + rng.uniform(-0.4, 0.4));
-        d.images[2 * i + 1] = float((b ? 1 : -1) + rng.uniform(-0.4, 0.4));
-        d.labels[i] = a ^ b;
-    }
-    return d;
-}
+tn::Dataset xor_set(std::size_t n, std::uint64_t seed) { return test_data::xor_set(n, seed, 0.4); }
 using XorNet = tn::Sequential<tn::Input<2>, tn::Dense<8>, tn::Tanh, tn::Dense<2>>;
 const tn::FitOptions quiet{.epochs = 1, .batch_size = 8, .verbose = tn::Verbosity::silent};
 }  // namespace
