@@ -18,6 +18,13 @@ benchmarks/results/.
   benchmarks/compare/run_compare.py                 # CPU, 2 threads, 3 repetitions
   benchmarks/compare/run_compare.py --quick         # MLPs only, 2 repetitions: a smoke run
   benchmarks/compare/run_compare.py --device cuda   # GPU: typenet on CUDA, PyTorch eager and compiled
+  benchmarks/compare/run_compare.py --time-to 0.99  # wall time to 99% test accuracy, mnist_fast's recipe
+
+--time-to X instead times examples/mnist_fast (a BatchNorm CNN, Adam under a
+per-batch one-cycle, batch 64, one epoch) against the same network, optimizer,
+schedule and batch in PyTorch (torch_epoch.py --net fast --recipe fast): the
+wall time from the first batch to the end of the first epoch whose test
+accuracy reaches X, evaluation included; median of the repetitions.
 """
 import argparse
 import datetime
@@ -113,6 +120,8 @@ def parse_args():
                         "--torch-env OMP_WAIT_POLICY=passive")
     p.add_argument("--machine", default=None, help="machine name for the results file (default: from the CPU/GPU)")
     p.add_argument("--out", default=None, help="results file (default benchmarks/results/<date>-<machine>.md)")
+    p.add_argument("--time-to", type=float, default=None, metavar="X",
+                   help="time mnist_fast's recipe to test accuracy X in both libraries (e.g. 0.99)")
     a = p.parse_args()
     if a.reps is None:
         a.reps = 2 if a.quick else 3
@@ -307,8 +316,95 @@ def raw_runs(results):
     return "\n".join(out) + "\n"
 
 
+def time_to(a):
+    """--time-to: mnist_fast against the same recipe in PyTorch; writes <date>-<machine>-time-to.md."""
+    exe = os.path.join(a.build, "examples", "mnist_fast")
+    if not os.access(exe, os.X_OK):
+        fail(f"'{exe}' not found; build it first: cmake --build {a.build} -j2 --target mnist_fast")
+    if a.device != "cpu":
+        fail("--time-to runs on the CPU only for now (mnist_fast --device cuda runs the recipe on a GPU by hand)")
+    tn_env, torch_env = environments(a.threads)
+    target = a.time_to
+    tn_cmd = [exe, "--threads", str(a.threads), "--data", os.path.dirname(os.path.abspath(a.data)),
+              "--target", str(target)]
+    torch_cmd = [a.python, os.path.join(HERE, "torch_epoch.py"), "--net", "fast", "--recipe", "fast", "--batch", "64",
+                 "--epochs", "1", "--lr", "0.01", "--threads", str(a.threads), "--data", a.data,
+                 "--time-to", str(target)]
+    libs = [("typenet", tn_cmd, tn_env), ("PyTorch eager", torch_cmd, torch_env)]
+    libs += [(f"PyTorch eager [{spec}]", torch_cmd, dict(torch_env, **parse_env(spec))) for spec in a.torch_env]
+
+    def run_typenet(cmd, env):
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if p.returncode != 0:
+            fail(f"command failed (exit {p.returncode}): {shlex.join(cmd)}\n{p.stderr.strip()}")
+        m = re.search(r"reached \S+ test accuracy after (\d+) epochs? in ([0-9.]+) s", p.stdout)
+        acc = re.search(r"final test accuracy ([0-9.]+)%", p.stdout)
+        return {"time_to_seconds": float(m.group(2)) if m else None, "reached_epoch": int(m.group(1)) if m else 0,
+                "test_accuracy": float(acc.group(1)) / 100 if acc else float("nan")}
+
+    load_before = load_average()
+    print(f"run_compare --time-to {target}: {a.threads} threads, {a.reps} repetitions; load average {load_before}")
+    runs = {name: [] for name, _, _ in libs}
+    for rep in range(a.reps):
+        for name, cmd, env in (libs if rep % 2 == 0 else list(reversed(libs))):
+            full_env = dict(os.environ, **env)
+            r = run_typenet(cmd, full_env) if name == "typenet" else run_json(cmd, full_env)[-1]
+            runs[name].append(r)
+            t = r["time_to_seconds"] if r["reached_epoch"] else None
+            print(f"  {name:40s} run {rep + 1}/{a.reps}: " + (f"{t:.2f} s" if t else "target not reached") +
+                  f", test accuracy {100 * r['test_accuracy']:.2f}%", flush=True)
+
+    def med(name):
+        ts = [r["time_to_seconds"] for r in runs[name] if r["reached_epoch"]]
+        return statistics.median(ts) if len(ts) == len(runs[name]) else None  # a miss makes the median undefined
+
+    rows = [f"| library | time to {100 * target:g}% (median) | min | reached / runs | test accuracy (median) "
+            "| time ratio typenet/this |", "|---|---:|---:|---:|---:|---:|"]
+    for name, _, _ in libs:
+        rs, m = runs[name], med(name)
+        ts = [r["time_to_seconds"] for r in rs if r["reached_epoch"]]
+        ratio = "—" if name == "typenet" else (f"{med('typenet') / m:.2f}" if m and med("typenet") else "n/a")
+        rows.append(f"| {name} | {f'{m:.2f} s' if m else 'not every run'} | {f'{min(ts):.2f} s' if ts else '—'} "
+                    f"| {len(ts)} / {len(rs)} | {100 * statistics.median(r['test_accuracy'] for r in rs):.2f}% "
+                    f"| {ratio} |")
+    tinfo = torch_info(a.python, dict(os.environ, **torch_env))
+    tn_info = run_json([os.path.join(a.build, "benchmarks", "compare_typenet"), "--info"],
+                       dict(os.environ, **tn_env))[0] if os.access(os.path.join(a.build, "benchmarks",
+                                                                             "compare_typenet"), os.X_OK) else {}
+    lines = [f"# Time to {100 * target:g}% MNIST test accuracy, typenet vs PyTorch, CPU, {datetime.date.today()}", "",
+             f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.platform()}",
+             f"- CPU: {cpu_identity()}",
+             f"- load average before: {load_before}; after: {load_average()}",
+             f"- typenet {tn_info.get('version', '?')}, {tn_info.get('compiler', '?')}, {tn_info.get('cpu_backend', '?')}; "
+             f"PyTorch {tinfo['version']} ({tinfo.get('build')})",
+             f"- recipe (both): examples/mnist_fast.cpp's BatchNorm CNN (166,074 parameters), Glorot-uniform "
+             "(PyTorch: xavier_uniform_, zero biases), Adam eps 1e-7 under a one-cycle rate stepped per batch "
+             f"(peak 0.01, 30% warm-up, div 25, final div 1e4), batch 64, one epoch, {a.threads} threads; "
+             "timed from the first batch to the end of the first epoch whose test accuracy reaches the target, "
+             "the test evaluation included; each run a fresh process, the libraries alternating",
+             "", "Commands:", "", "```", shlex.join(sys.argv)]
+    lines += [" ".join(f"{k}={v}" for k, v in env.items()) + " " + shlex.join(cmd).replace(ROOT + "/", "")
+              for _, cmd, env in libs]
+    lines += ["```", "", "\n".join(rows), "", "Runs (seconds to the target, in run order; - = not reached):", ""]
+    for name, rs in runs.items():
+        lines.append(f"- {name}: " + ", ".join(f"{r['time_to_seconds']:.2f}" if r["reached_epoch"] else "-"
+                                               for r in rs))
+    report = "\n".join(lines) + "\n"
+    print("\n" + "\n".join(rows))
+    if a.out is None:
+        machine = a.machine or slug(f"{cpu_model()}-{os.cpu_count()}c")
+        a.out = os.path.join(ROOT, "benchmarks", "results", f"{datetime.date.today().isoformat()}-{machine}-time-to.md")
+    with open(a.out, "w") as f:
+        f.write(report)
+    print(f"\nwritten to {os.path.relpath(a.out, os.getcwd())}")
+
+
 def main():
     a = parse_args()
+    if a.time_to is not None:
+        if not 0.0 < a.time_to < 1.0:
+            fail("--time-to takes a test accuracy between 0 and 1, e.g. 0.99")
+        return time_to(a)
     exe = check_inputs(a)
     tn_env, torch_env = environments(a.threads)
     tn_info = run_json([exe, "--info"], dict(os.environ, **tn_env))[0]
