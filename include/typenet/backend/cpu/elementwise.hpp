@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstddef>
@@ -12,6 +13,7 @@
 #include <Eigen/Core>
 
 #include "../../core/activation_kind.hpp"
+#include "kernels/update.hpp"
 
 namespace typenet {
 
@@ -160,10 +162,21 @@ void softmax_backward(const Cpu&, std::size_t rows, std::size_t cols, const T* y
     }
 }
 
-/// True when every value is finite (no NaN / inf).
+/// True when every value is finite (no NaN / inf). fit calls it on every
+/// gradient each step, so float runs the dispatched kernel, in parallel
+/// pieces when the buffer is large.
 template <class T>
-bool all_finite(const Cpu&, std::size_t count, const T* x) {
-    return cpu_detail::CArr<T>(x, Eigen::Index(count)).isFinite().all();
+bool all_finite(const Cpu& be, std::size_t count, const T* x) {
+    if constexpr (std::is_same_v<T, float>) {
+        std::atomic<bool> finite{true};
+        cpu_detail::parallel_items(be, count, 1, [&](std::size_t begin, std::size_t end) {
+            if (!TYPENET_ISA_CALL(be.isa(), all_finite, x + begin, end - begin))
+                finite.store(false, std::memory_order_relaxed);
+        });
+        return finite.load(std::memory_order_relaxed);
+    } else {
+        return cpu_detail::CArr<T>(x, Eigen::Index(count)).isFinite().all();
+    }
 }
 
 }  // namespace typenet

@@ -5,19 +5,22 @@
 // the CUDA backend). Penalties are folded into the gradient first; callers
 // pass l1 = l2 = 0 for biases.
 //
-// The rules run on Eigen array maps over chunks split across the Cpu's pool:
-// a plain loop keeps std::sqrt scalar (errno semantics block GCC's
-// vectoriser), which made the RMSprop step ~30% of a wide MLP's training step.
+// Chunks are split across the Cpu's pool. Float runs the dispatched kernels
+// (kernels/update.hpp: the widest vectors the CPU has, whatever the build
+// flags); double runs the rules on Eigen array maps (a plain loop would keep
+// std::sqrt scalar: errno semantics block GCC's vectoriser).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include <Eigen/Core>
 
 #include "../../optim/update_rules.hpp"
 #include "cpu.hpp"
+#include "kernels/update.hpp"
 
 namespace typenet {
 
@@ -73,6 +76,11 @@ template <class T>
 void sgd_update(const Cpu& be, std::size_t n, T* w, const T* g, T* v, T lr, T momentum, bool nesterov, T l1, T l2) {
     using namespace cpu_detail;
     with_gradient(be, n, w, g, l1, l2, [&](std::size_t first, std::size_t m, const T* gp) {
+        if constexpr (std::is_same_v<T, float>) {
+            if (momentum == 0.0f) TYPENET_ISA_CALL(be.isa(), sgd_update, w + first, gp, m, lr);
+            else TYPENET_ISA_CALL(be.isa(), sgd_momentum_update, w + first, gp, v + first, m, lr, momentum, nesterov);
+            return;
+        }
         ParamArr<T> W(w + first, Eigen::Index(m));
         CParamArr<T> G(gp, Eigen::Index(m));
         if (momentum == T(0)) {
@@ -89,6 +97,10 @@ template <class T>
 void rmsprop_update(const Cpu& be, std::size_t n, T* w, const T* g, T* s, T lr, T rho, T eps, T l1, T l2) {
     using namespace cpu_detail;
     with_gradient(be, n, w, g, l1, l2, [&](std::size_t first, std::size_t m, const T* gp) {
+        if constexpr (std::is_same_v<T, float>) {
+            TYPENET_ISA_CALL(be.isa(), rmsprop_update, w + first, gp, s + first, m, lr, rho, eps);
+            return;
+        }
         ParamArr<T> W(w + first, Eigen::Index(m)), S(s + first, Eigen::Index(m));
         CParamArr<T> G(gp, Eigen::Index(m));
         rules::rmsprop_step(W, G, S, lr, rho, eps);
@@ -101,6 +113,11 @@ void adam_update(const Cpu& be, std::size_t n, T* w, const T* g, T* m, T* v, T l
                  T l1, T l2) {
     using namespace cpu_detail;
     with_gradient(be, n, w, g, l1, l2, [&](std::size_t first, std::size_t count, const T* gp) {
+        if constexpr (std::is_same_v<T, float>) {
+            TYPENET_ISA_CALL(be.isa(), adam_update, w + first, gp, m + first, v + first, count, lr, beta1, beta2, eps,
+                             c1, c2);
+            return;
+        }
         ParamArr<T> W(w + first, Eigen::Index(count)), M(m + first, Eigen::Index(count)),
             V(v + first, Eigen::Index(count));
         CParamArr<T> G(gp, Eigen::Index(count));

@@ -4,7 +4,8 @@
 // path), so kernel bodies are written once against Vec:
 //   Vec::width floats; zero(), set1(x), load(p), store(p, v),
 //   load_n(p, k) / store_n(p, v, k) for the first k < width lanes,
-//   fmadd(a, b, c) = a*b + c (one rounding on the x86 paths), add, mul, max,
+//   fmadd(a, b, c) = a*b + c (one rounding on the x86 paths), add, sub, mul,
+//   div, sqrt (each correctly rounded, as the scalar operation), max,
 //   sum(v) (horizontal), permute(v, perm(idx)) = lanes idx[0..width) of v
 //   (idx holds width ints, each in [0, width)).
 // The portable Vec is four floats in an array; compilers map it to SSE2 or
@@ -24,6 +25,9 @@ struct Vec {
     static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
     static Vec add(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
     static Vec mul(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
+    static Vec sub(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
+    static Vec div(Vec a, Vec b) { return {_mm512_div_ps(a.v, b.v)}; }
+    static Vec sqrt(Vec a) { return {_mm512_sqrt_ps(a.v)}; }
     // max and permute through their zero-masking forms: the plain ones pass
     // _mm512_undefined_ps(), which draws GCC 12's -Wmaybe-uninitialized.
     static Vec max(Vec a, Vec b) { return {_mm512_maskz_max_ps(0xffff, a.v, b.v)}; }
@@ -58,6 +62,9 @@ struct Vec {
     static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
     static Vec add(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
     static Vec mul(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
+    static Vec sub(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
+    static Vec div(Vec a, Vec b) { return {_mm256_div_ps(a.v, b.v)}; }
+    static Vec sqrt(Vec a) { return {_mm256_sqrt_ps(a.v)}; }
     static Vec max(Vec a, Vec b) { return {_mm256_max_ps(a.v, b.v)}; }
     static float sum(Vec a) {
         const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
@@ -101,6 +108,19 @@ struct Vec {
     }
     static Vec mul(Vec a, Vec b) {
         for (int i = 0; i < 4; ++i) a.v[i] *= b.v[i];
+        return a;
+    }
+    static Vec sub(Vec a, Vec b) {
+        for (int i = 0; i < 4; ++i) a.v[i] -= b.v[i];
+        return a;
+    }
+    static Vec div(Vec a, Vec b) {
+        for (int i = 0; i < 4; ++i) a.v[i] /= b.v[i];
+        return a;
+    }
+    // The builtin: simd.hpp is included inside a namespace, after <cmath> or not.
+    static Vec sqrt(Vec a) {
+        for (int i = 0; i < 4; ++i) a.v[i] = __builtin_sqrtf(a.v[i]);
         return a;
     }
     // As the x86 max: b when either is NaN or they are equal.
