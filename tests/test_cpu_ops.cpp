@@ -466,6 +466,21 @@ TYPED_TEST(CpuOps, GatherRowsCopiesIndexedRows) {
         }
 }
 
+TEST(CpuTransfer, GatherRowsSplitOverThreadsCopiesEveryRow) {
+    // Large enough to be split over the pool; every row where it belongs.
+    const Cpu cpu{2};
+    const size_t row = 784, rows = 300, count = 257;
+    std::vector<float> src(rows * row);
+    for (size_t i = 0; i < src.size(); ++i) src[i] = float(i);
+    std::vector<std::uint32_t> idx(count);
+    for (size_t i = 0; i < count; ++i) idx[i] = std::uint32_t((i * 37 + 11) % rows);
+    std::vector<float> dst((count + 1) * row, -7.0f);
+    gather_rows(cpu, count, row, src.data(), idx.data(), dst.data());
+    for (size_t i = 0; i < count; ++i)
+        for (size_t c = 0; c < row; ++c) ASSERT_EQ(dst[i * row + c], src[idx[i] * row + c]) << "row " << i;
+    for (size_t c = 0; c < row; ++c) ASSERT_EQ(dst[count * row + c], -7.0f);  // the spare row stays
+}
+
 TEST(CpuTransfer, GatherLabelsAndReadAccumulator) {
     const Cpu cpu{1};
     const std::vector<std::int32_t> src = {4, 8, 15, 16, 23, 42};
