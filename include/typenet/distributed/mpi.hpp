@@ -120,4 +120,16 @@ private:
     int rank_ = 0, size_ = 1;
 };
 
+/// This rank's index among the ranks on the same machine (0, 1, ...): which
+/// GPU it should take (cudaSetDevice) when each machine has several.
+inline int local_rank(const Communicator& comm) {
+    MPI_Comm node = MPI_COMM_NULL;
+    detail::check(MPI_Comm_split_type(comm.native(), MPI_COMM_TYPE_SHARED, comm.rank(), MPI_INFO_NULL, &node),
+                  "MPI_Comm_split_type");
+    int r = 0;
+    MPI_Comm_rank(node, &r);
+    MPI_Comm_free(&node);
+    return r;
+}
+
 }  // namespace typenet::mpi
