@@ -7,7 +7,7 @@
 // Each size: 5 warm-up calls, then N timed ones (default: enough for about
 // 0.3 s, at least 10), each started together (barrier) and timed as the
 // slowest rank's; reported: the median. Fit: t = alpha + c * bytes by least
-// squares over the sizes, with c = 2(p-1)/p / bandwidth for a ring all-reduce,
+// squares of the relative error over the sizes, with c = 2(p-1)/p / bandwidth for a ring all-reduce,
 // so bandwidth = 2(p-1)/p / c. Times are float32 sums through
 // typenet::mpi::Communicator::allreduce_sum, as fit calls it.
 #include <typenet/distributed/mpi.hpp>
@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
         double once = MPI_Wtime() - t0;
         comm.broadcast_host(&once, sizeof once, 0);
         const long reps = reps_arg > 0 ? reps_arg : std::max(10L, long(0.3 / std::max(once, 1e-6)));
-        std::vector<double> t(std::size_t(reps));
+        std::vector<double> t(static_cast<std::size_t>(reps));
         for (auto& ti : t) {
             comm.barrier();
             const double s = MPI_Wtime();
@@ -55,16 +55,18 @@ int main(int argc, char** argv) {
         if (comm.rank() == 0)
             std::printf("%10zu %12.1f %12.1f %14.2f\n", bytes, med * 1e6, t.front() * 1e6, double(bytes) / med / 1e9);
     }
-    // Least squares t = alpha + c * bytes.
-    const double n = double(xs.size());
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    // Least squares t = alpha + c * bytes in relative error (weights 1/t^2):
+    // in absolute error the 16 MB point alone would set both terms.
+    double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
     for (std::size_t i = 0; i < xs.size(); ++i) {
-        sx += xs[i];
-        sy += ys[i];
-        sxx += xs[i] * xs[i];
-        sxy += xs[i] * ys[i];
+        const double w = 1.0 / (ys[i] * ys[i]);
+        sw += w;
+        sx += w * xs[i];
+        sy += w * ys[i];
+        sxx += w * xs[i] * xs[i];
+        sxy += w * xs[i] * ys[i];
     }
-    const double c = (n * sxy - sx * sy) / (n * sxx - sx * sx), alpha = (sy - c * sx) / n;
+    const double c = (sw * sxy - sx * sy) / (sw * sxx - sx * sx), alpha = (sy - c * sx) / sw;
     const double factor = 2.0 * (p - 1) / p;
     if (comm.rank() == 0)
         std::printf("fit: t = %.1f us + bytes x %.3g ns/B; ring model 2(p-1)/p * bytes / B gives B = %.2f GB/s\n",
