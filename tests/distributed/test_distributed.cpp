@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -273,7 +274,9 @@ int main(int argc, char** argv) {
         try {
             return fail_on_rank_1();
         } catch (const tn::Error& e) {
-            std::cerr << "error on rank " << world.rank() << ": " << e.what() << "\n";
+            // One write, so that the two ranks' lines do not interleave.
+            const std::string line = "error on rank " + std::to_string(world.rank()) + ": " + e.what() + "\n";
+            std::fwrite(line.data(), 1, line.size(), stderr);
             return 1;
         }
     }
@@ -282,5 +285,12 @@ int main(int argc, char** argv) {
         std::cerr << "test_distributed: run it with 2 ranks (mpirun -np 2), not " << world.size() << "\n";
         return 1;
     }
-    return RUN_ALL_TESTS();
+    const int failed = RUN_ALL_TESTS();
+    // ctest selects one test per job with --gtest_filter: a filter that
+    // matches nothing (a renamed test) must fail, not pass with 0 tests.
+    if (testing::UnitTest::GetInstance()->test_to_run_count() == 0) {
+        std::cerr << "test_distributed: the filter selected no test\n";
+        return 1;
+    }
+    return failed;
 }
