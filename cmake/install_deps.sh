@@ -5,8 +5,9 @@
 # is present.
 #   --tests also what the interop and ONNX tests run against: PyTorch, the onnx
 #           package (its checker) and Node.js with npm (ctest's onnx.ort_install
-#           then puts onnxruntime-node into the build directory); without them
-#           those tests skip and say why
+#           then puts onnxruntime-node into the build directory), and Open MPI
+#           (libopenmpi-dev, with mpirun) for the data-parallel tests (mpi.*);
+#           without them those tests skip and say why
 #   --fuzz  also Clang and its libFuzzer runtime, for cmake/run_fuzz.sh
 #           (libclang-rt-dev follows the default clang's version; on Debian 12
 #           it is libclang-rt-14-dev, which ships libclang_rt.fuzzer).
@@ -16,7 +17,7 @@ packages=(g++ cmake make libeigen3-dev libopenblas-dev libgtest-dev libgmock-dev
 for arg in "$@"; do
   case $arg in
     --tests)
-      packages+=(python3-torch python3-onnx)
+      packages+=(python3-torch python3-onnx libopenmpi-dev openmpi-bin)
       # Any node and npm on the PATH will do (e.g. NodeSource's nodejs, which
       # bundles npm and conflicts with Debian's npm package); Debian's otherwise.
       command -v node >/dev/null || packages+=(nodejs)
@@ -38,7 +39,7 @@ fi
 if ! command -v apt-get >/dev/null; then
   echo "install_deps: missing ${missing[*]}, and this is not a Debian-like system; install the equivalents" \
        "(a C++20 compiler, CMake >= 3.25, Eigen 3, OpenBLAS, GoogleTest, Google Benchmark, stb_image_write.h;" \
-       "with --tests, Python 3 with torch and onnx, Node.js with npm; with --fuzz, Clang and libFuzzer) by hand" >&2
+       "with --tests, Python 3 with torch and onnx, Node.js with npm, an MPI; with --fuzz, Clang and libFuzzer) by hand" >&2
   exit 1
 fi
 sudo=""

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "example_args.hpp"
 #include "example_device.hpp"
@@ -51,9 +52,14 @@ inline std::filesystem::path data_root(const Args& args) {
 /// Trains ReferenceCnn on `data` (default_epochs unless --epochs) with RMSprop on `backend` and prints the
 /// summary, the per-epoch metrics and the final test accuracy. Returns the test accuracy.
 /// --schedule (default_schedule unless given) adds a per-batch cosine decay.
+/// With a communicator (mnist_distributed) the ranks train it together, --batch
+/// being the global batch, and only rank 0 prints.
 template <class Backend>
 double train_reference_cnn_on(const Args& args, const tn::Split& data, std::size_t default_epochs,
-                              const char* default_schedule, Backend backend, const std::string& device) {
+                              const char* default_schedule, Backend backend, const std::string& device,
+                              tn::Communicator* comm = nullptr) {
+    std::ostringstream silent;
+    std::ostream& out = comm == nullptr || comm->rank() == 0 ? std::cout : silent;
     const auto epochs = std::size_t(args.get_int("--epochs", long(default_epochs)));
     const auto batch = std::size_t(args.get_int("--batch", 64));
     tn::Model<ReferenceCnn, Backend> model{std::uint64_t(args.get_int("--seed", 42)), backend};
@@ -61,7 +67,7 @@ double train_reference_cnn_on(const Args& args, const tn::Split& data, std::size
     const std::string schedule = args.get("--schedule", default_schedule);
     if (schedule != "cosine" && schedule != "none")
         args.fail("--schedule must be 'cosine' or 'none', got '" + schedule + "'");
-    std::cout << tn::summary(model) << device << "; RMSprop lr " << lr << " decay " << decay
+    out << tn::summary(model) << device << "; RMSprop lr " << lr << " decay " << decay
               << (schedule == "cosine" ? " with cosine decay" : "") << "; batch " << batch << "; " << epochs
               << " epochs\n";
 
@@ -71,15 +77,16 @@ double train_reference_cnn_on(const Args& args, const tn::Split& data, std::size
     // before): the cosine schedule takes the rate on down to 0 over the run,
     // so the last steps only settle the weights.
     tn::RMSprop opt{{.learning_rate = lr, .decay = decay}};
-    const tn::FitOptions options{.epochs = epochs, .batch_size = batch, .validation = &data.test};
+    const tn::FitOptions options{
+        .epochs = epochs, .batch_size = batch, .validation = &data.test, .communicator = comm};
     const auto history =
         schedule == "cosine"
             ? tn::fit(model, opt, tn::SoftmaxCrossEntropy<10>{}, data.train, options, tn::per_batch(tn::CosineDecay{}))
             : tn::fit(model, opt, tn::SoftmaxCrossEntropy<10>{}, data.train, options);
     const auto test = tn::evaluate(model, data.test, tn::SoftmaxCrossEntropy<10>{});
-    std::cout << "final test accuracy " << test.accuracy * 100 << "% (loss " << test.loss << ")\n"
-              << "training time " << history.total_seconds() << " s, " << history.total_seconds() / double(epochs)
-              << " s per epoch at batch " << batch << "\n";
+    out << "final test accuracy " << test.accuracy * 100 << "% (loss " << test.loss << ")\n"
+        << "training time " << history.total_seconds() << " s, " << history.total_seconds() / double(epochs)
+        << " s per epoch at batch " << batch << "\n";
     return test.accuracy;
 }
 

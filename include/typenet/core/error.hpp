@@ -48,6 +48,14 @@ public:
     using Error::Error;
 };
 
+/// Data-parallel training (train/communicator.hpp) failed on one of the
+/// ranks, or the ranks disagree (network, data, options); every rank throws
+/// it with the same message, which names the rank.
+class DistributedError : public Error {
+public:
+    using Error::Error;
+};
+
 namespace detail {
 /// Throws E with `what` unless `ok`; keeps call sites one line long. `what`
 /// is a string, or a callable returning one: a message built from values

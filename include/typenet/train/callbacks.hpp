@@ -55,6 +55,8 @@ struct TrainingContext {
     std::size_t batch = 0;        // the current batch in the epoch, 0-based (on_batch_*)
     std::size_t batch_samples = 0;  // samples in the current batch (on_batch_*)
     bool stop_training = false;   // set by a callback: fit ends after this epoch
+    int rank = 0;                 // data-parallel fit (FitOptions::communicator): this process's rank,
+    int ranks = 1;                // and how many train together; only rank 0 writes files
 
     /// The current epoch's metrics (in on_epoch_end).
     const EpochStats& stats() const { return history.last(); }
@@ -388,8 +390,11 @@ public:
         const double v = metric_value(c.stats(), o_.monitor);
         const bool better = monitor_.improves(v);
         if (!better && o_.save_best_only) return;
-        if (o_.weights_only) save(c.model, o_.path);
-        else save_checkpoint(o_.path, c.model, c.optimizer, c.epoch);
+        // Every rank keeps the same best (the metrics are reduced); one writes.
+        if (c.rank == 0) {
+            if (o_.weights_only) save(c.model, o_.path);
+            else save_checkpoint(o_.path, c.model, c.optimizer, c.epoch);
+        }
         ++writes_;
         if (better) {
             monitor_.best = v;
@@ -441,10 +446,11 @@ public:
     }
     template <class C>
     void on_epoch_begin(C& c) {
-        if (!file_) open(c.first_epoch);
+        if (!file_ && c.rank == 0) open(c.first_epoch);  // one file, from rank 0
     }
     template <class C>
     void on_epoch_end(C& c) {
+        if (!file_) return;
         char row[256];
         const std::size_t n = detail::csv_row(c.stats(), row);
         if (std::fwrite(row, 1, n, file_.get()) != n || std::fflush(file_.get()) != 0)

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "../losses/loss.hpp"
 #include "../optim/optimizer.hpp"
 #include "callbacks.hpp"
+#include "communicator.hpp"
 #include "finite.hpp"
 #include "history.hpp"
 #include "progress.hpp"
@@ -44,6 +47,12 @@ struct BasicFitOptions {
     // `stop` checks when metrics are read (progress redraws, each epoch's end)
     // and only `skip_batch` checks every batch.
     OnNonFinite on_non_finite = OnNonFinite::stop;
+    // Data-parallel training over a group of processes (docs/distributed.md):
+    // every rank calls fit with the same network, data and options; batch_size
+    // is the global batch, of which each rank computes a contiguous share, and
+    // the gradients are summed over the ranks each step, so N ranks follow the
+    // single-process run with the same options. Null: this process alone.
+    Communicator* communicator = nullptr;
 };
 using FitOptions = BasicFitOptions<float>;
 
@@ -86,16 +95,18 @@ struct BatchBuffers {
 /// Stands for "no loss given": evaluate counts correct predictions only.
 struct NoLoss {};
 
-/// Metrics over data in batches; buf.index must hold the identity order
-/// (BatchBuffers::identity_order), set once so repeated calls allocate nothing.
+/// Loss sum and correct count over samples [begin, end) of data, in batches;
+/// buf.index must hold the identity order (BatchBuffers::identity_order), set
+/// once so repeated calls allocate nothing.
 template <class M, class L>
-Metrics evaluate_impl(M& model, const Resident<typename M::scalar, typename M::device>& data, const L* loss,
-                      std::size_t batch_size, BatchBuffers<M>& buf) {
+std::pair<double, double> evaluate_sums(M& model, const Resident<typename M::scalar, typename M::device>& data,
+                                        const L* loss, std::size_t batch_size, BatchBuffers<M>& buf,
+                                        std::size_t begin, std::size_t end) {
     using T = typename M::scalar;
     auto& be = model.backend();
     buf.reset_acc();
-    for (std::size_t first = 0; first < data.size(); first += batch_size) {
-        const std::size_t n = std::min(batch_size, data.size() - first);
+    for (std::size_t first = begin; first < end; first += batch_size) {
+        const std::size_t n = std::min(batch_size, end - first);
         gather_rows(be, n, M::input_size, data.images(), buf.index.data() + first, buf.x.data());
         gather_labels(be, n, data.labels(), buf.index.data() + first, buf.y.data());
         const T* out = model.forward(buf.x.data(), n, false);
@@ -104,12 +115,50 @@ Metrics evaluate_impl(M& model, const Resident<typename M::scalar, typename M::d
         else
             (*loss)(be, n, M::output_size, out, buf.y.data(), static_cast<T*>(nullptr), T(1), buf.acc.data());
     }
-    const auto [l, c] = buf.read(be);
+    return buf.read(be);
+}
+
+/// Metrics over the whole of data.
+template <class M, class L>
+Metrics evaluate_impl(M& model, const Resident<typename M::scalar, typename M::device>& data, const L* loss,
+                      std::size_t batch_size, BatchBuffers<M>& buf) {
+    const auto [l, c] = evaluate_sums(model, data, loss, batch_size, buf, 0, data.size());
     Metrics m;
     m.samples = data.size();
     if constexpr (!std::is_same_v<L, NoLoss>) m.loss = l / double(data.size());
     m.accuracy = c / double(data.size());
     return m;
+}
+
+/// At the start of a data-parallel fit: every rank must train the same
+/// network type on data of the same size with the same options, or their
+/// collectives would not match (a hang, or sums of unrelated gradients).
+/// Rank 0's description goes to every rank; a rank that differs fails.
+template <class M, class T>
+void check_ranks_agree(Communicator& comm, const M& model, const BasicDataset<T>& train,
+                       const BasicFitOptions<T>& opts) {
+    std::string net;
+    for (const auto& name : M::layer_names()) net += (net.empty() ? "" : ",") + name;
+    const std::string mine =
+        "network " + net + " (type hash " + std::to_string(fnv1a(typeid(typename M::network).name())) + ", " +
+        std::to_string(M::parameter_count) + " parameters, " + std::to_string(model.buffers().size()) +
+        " buffer values, " + std::to_string(sizeof(T)) + "-byte scalars), " + std::to_string(train.size()) +
+        " training samples, " + std::to_string(opts.validation ? opts.validation->size() : 0) +
+        " validation samples, epochs " + std::to_string(opts.epochs) + ", batch_size " +
+        std::to_string(opts.batch_size) + ", shuffle " + std::to_string(opts.shuffle) + ", checkpoint_every " +
+        std::to_string(opts.checkpoint_every) + ", resume " + std::to_string(opts.resume) + ", on_non_finite " +
+        std::to_string(int(opts.on_non_finite));
+    std::uint64_t len = mine.size();
+    comm.broadcast_host(&len, sizeof len, 0);
+    std::string root = comm.rank() == 0 ? mine : std::string(len, '\0');
+    comm.broadcast_host(root.data(), len, 0);
+    guarded(&comm, [&] {
+        if (root != mine)
+            throw DistributedError("fit: this rank's set-up differs from rank 0's. Rank 0: " + root +
+                                   ". This rank: " + mine +
+                                   ". Every rank must train the same network type on data of the same size with the "
+                                   "same options.");
+    });
 }
 
 }  // namespace detail
@@ -171,17 +220,30 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
                   "fit: a schedule needs an optimizer with base_learning_rate() that reads the rate from "
                   "OptimizerState::learning_rate (as SGD, RMSprop and Adam do)");
     constexpr bool per_batch_callbacks = (false || ... || callback_detail::wants_batches<std::remove_reference_t<Callbacks>, Ctx>);
-    check_loss_fits<L, typename M::output_shape>();
-    detail::check_dataset<M>(train, "training");
-    if (opts.validation) detail::check_dataset<M>(*opts.validation, "validation");
-    detail::require(opts.epochs >= 1, "fit: epochs must be at least 1 (got 0)");
-    detail::require(opts.batch_size >= 1, "fit: batch_size must be at least 1 (got 0)");
-    detail::require(opts.batch_size <= train.size(),
-                    "fit: batch_size " + std::to_string(opts.batch_size) + " is larger than the training set '" +
-                        train.name + "' (" + std::to_string(train.size()) + " samples); use a smaller batch");
-    detail::require(opts.out != nullptr, "fit: opts.out must point to a stream (use Verbosity::silent to print nothing)");
-    detail::require((opts.checkpoint_every == 0 && !opts.resume) || !opts.checkpoint_path.empty(),
-                    "fit: checkpoint_every and resume need opts.checkpoint_path; set it to the checkpoint file");
+    Communicator* const comm = opts.communicator;
+    const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
+    // With a communicator, each guarded region ends at an agreement point:
+    // an error on one rank stops every rank there, with that rank's message,
+    // instead of leaving the others waiting in the next collective.
+    detail::guarded(comm, [&] {
+        check_loss_fits<L, typename M::output_shape>();
+        detail::check_dataset<M>(train, "training");
+        if (opts.validation) detail::check_dataset<M>(*opts.validation, "validation");
+        detail::require(opts.epochs >= 1, "fit: epochs must be at least 1 (got 0)");
+        detail::require(opts.batch_size >= 1, "fit: batch_size must be at least 1 (got 0)");
+        detail::require(opts.batch_size <= train.size(),
+                        "fit: batch_size " + std::to_string(opts.batch_size) + " is larger than the training set '" +
+                            train.name + "' (" + std::to_string(train.size()) + " samples); use a smaller batch");
+        detail::require(opts.out != nullptr, "fit: opts.out must point to a stream (use Verbosity::silent to print nothing)");
+        detail::require((opts.checkpoint_every == 0 && !opts.resume) || !opts.checkpoint_path.empty(),
+                        "fit: checkpoint_every and resume need opts.checkpoint_path; set it to the checkpoint file");
+        detail::require(comm == nullptr || opts.batch_size >= std::size_t(ranks), [&] {
+            return "fit: batch_size " + std::to_string(opts.batch_size) + " is smaller than the number of ranks (" +
+                   std::to_string(ranks) + "); batch_size is the global batch, shared by the ranks: make it at least " +
+                   std::to_string(ranks);
+        });
+    });
+    if (comm) detail::check_ranks_agree(*comm, model, train, opts);
     auto& be = model.backend();
     const std::size_t N = train.size(), bs = opts.batch_size;
     const std::size_t batches = (N + bs - 1) / bs;
@@ -193,15 +255,31 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
             .epochs = opts.epochs,
             .batches = batches,
             .has_validation = opts.validation != nullptr,
-            .log = opts.verbose == Verbosity::silent ? nullptr : opts.out};
+            .log = opts.verbose == Verbosity::silent || rank != 0 ? nullptr : opts.out,
+            .rank = rank,
+            .ranks = ranks};
     // Checks the callbacks' settings (monitored names) before anything changes.
-    (callback_detail::on_train_begin(callbacks, ctx), ...);
+    detail::guarded(comm, [&] { (callback_detail::on_train_begin(callbacks, ctx), ...); });
 
     // Resuming restores weights, optimizer state, the Rng and the callbacks'
     // state as they were after the saved epoch, so the remaining epochs repeat
-    // the uninterrupted run's.
+    // the uninterrupted run's. With several ranks, each reads the same file
+    // (so it must be on a filesystem they share), and they must agree on it.
     std::size_t first_epoch = 1;
-    if (opts.resume && std::filesystem::exists(opts.checkpoint_path)) {
+    bool have_checkpoint = opts.resume && std::filesystem::exists(opts.checkpoint_path);
+    if (comm && opts.resume) {
+        bool root_has = have_checkpoint;
+        comm->broadcast_host(&root_has, sizeof root_has, 0);
+        detail::guarded(comm, [&] {
+            if (root_has && !have_checkpoint)
+                throw IoError("fit: resume: rank 0 resumes from '" + opts.checkpoint_path.string() +
+                              "' but this rank cannot see that file; put checkpoint_path on a filesystem every rank "
+                              "shares");
+        });
+        have_checkpoint = root_has;
+    }
+    detail::guarded(comm, [&] {
+        if (!have_checkpoint) return;
         const SafetensorsReader file(opts.checkpoint_path);
         [[maybe_unused]] const auto training = read_training_state<T>(file);
         [[maybe_unused]] std::size_t i = 0;
@@ -209,6 +287,19 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
         // (A damaged count near 2^64 must not wrap around to epoch 0.)
         const std::size_t done = load_checkpoint(file, model, optimizer);
         first_epoch = done >= opts.epochs ? opts.epochs + 1 : done + 1;
+    });
+    if (comm) {
+        // The ranks start from rank 0's weights and BatchNorm statistics, and
+        // check that they resumed from the same epoch.
+        comm->broadcast(model.parameters().data(), M::parameter_count * sizeof(T), 0);
+        if (!model.buffer_segments().empty()) comm->broadcast(model.buffers().data(), model.buffers().size() * sizeof(T), 0);
+        double e[2] = {double(first_epoch), -double(first_epoch)};
+        comm->allreduce_host(e, 2, ReduceOp::min);
+        if (e[0] != -e[1])
+            throw DistributedError("fit: resume: the ranks read checkpoints of different epochs (" +
+                                   std::to_string(std::size_t(e[0]) - 1) + " to " + std::to_string(std::size_t(-e[1]) - 1) +
+                                   ") from '" + opts.checkpoint_path.string() +
+                                   "'; every rank must read the same file (one shared path)");
     }
     ctx.first_epoch = first_epoch;
     // Claimed now, not at the first step, so that a rate a schedule sets
@@ -230,12 +321,15 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
 
     std::vector<std::uint32_t> perm(N);
     std::iota(perm.begin(), perm.end(), 0u);
-    Progress progress(opts.verbose, *opts.out, opts.epochs);
+    Progress progress(rank == 0 ? opts.verbose : Verbosity::silent, *opts.out, opts.epochs);
     if constexpr (requires { be.description(); })
         progress.describe(be.description());
+    if (comm) progress.describe("data-parallel over " + comm->description() + ", global batch " + std::to_string(bs));
 
     // Where the accumulators are host memory, checking each batch is free.
-    const bool check_each_batch = is_host_memory<typename M::device> || opts.on_non_finite == OnNonFinite::skip_batch;
+    // Several ranks must agree on each batch anyway, so they check each one.
+    const bool check_each_batch =
+        is_host_memory<typename M::device> || opts.on_non_finite == OnNonFinite::skip_batch || comm != nullptr;
     // A skipped batch must not leave its trace in BatchNorm's running
     // statistics either, so skip mode keeps a copy of them from before each batch.
     Tensor<T, typename M::device> buffers_before;
@@ -254,11 +348,21 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
 
     for (std::size_t epoch = first_epoch; epoch <= opts.epochs && !ctx.stop_training; ++epoch) {
         ctx.epoch = epoch;
-        (callback_detail::on_epoch_begin(callbacks, ctx), ...);
+        detail::guarded(comm, [&] { (callback_detail::on_epoch_begin(callbacks, ctx), ...); });
+        if (comm) {
+            // Every rank shuffles with rank 0's generator, so all take their
+            // shares of the same batches; rank 0's stream is the one a
+            // checkpoint keeps.
+            Rng::State st = model.rng().state();
+            comm->broadcast_host(st.data(), sizeof st, 0);
+            model.rng().set_state(st);
+        }
         // Each epoch's order depends on the Rng state alone (not on the last
         // epoch's order), so a checkpoint's Rng state is enough to resume.
         std::iota(perm.begin(), perm.end(), 0u);
         if (opts.shuffle) model.rng().shuffle(std::span<std::uint32_t>(perm));
+        // The other ranks draw their dropout masks from streams of their own.
+        if (comm && rank > 0) model.rng().reseed(model.rng().state()[0] ^ (0x9e3779b97f4a7c15ULL * std::uint64_t(rank)));
         buf.index.from_host(std::span<const std::uint32_t>(perm));
         buf.reset_acc();
         progress.start_epoch(epoch, batches);
@@ -267,6 +371,66 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
         double before[2] = {0.0, 0.0};  // the accumulator before the current batch
         for (std::size_t b = 0; b < batches; ++b) {
             const std::size_t first = b * bs, n = std::min(bs, N - first);
+            if (comm) {
+                // This rank's contiguous share [lo, lo + mine) of the global
+                // batch. The loss gradient is scaled by 1/n, the global batch,
+                // so the sum over the ranks is the global mean, also for a
+                // short last batch.
+                const std::size_t q = n / std::size_t(ranks), extra = n % std::size_t(ranks), r = std::size_t(rank);
+                const std::size_t mine = q + (r < extra ? 1 : 0), lo = first + r * q + std::min(r, extra);
+                double bad = 0.0;  // -1: this rank's share was non-finite (skip_batch)
+                double now[2] = {before[0], before[1]};
+                const double any_bad = detail::guarded(comm, [&] {
+                    if constexpr (per_batch_callbacks) {
+                        ctx.batch = b;
+                        ctx.batch_samples = n;
+                        (callback_detail::on_batch_begin(callbacks, ctx), ...);
+                    }
+                    if (mine == 0) {
+                        model.gradients().zero();  // a batch shorter than the ranks: nothing to add
+                        return;
+                    }
+                    gather_rows(be, mine, M::input_size, data.images(), buf.index.data() + lo, buf.x.data());
+                    gather_labels(be, mine, data.labels(), buf.index.data() + lo, buf.y.data());
+                    if (keep_buffers) copy_values(be, model.buffers().size(), model.buffers().data(), buffers_before.data());
+                    const T* out = model.forward(buf.x.data(), mine, true);
+                    loss(be, mine, M::output_size, out, buf.y.data(), buf.dout.data(), T(1) / T(n), buf.acc.data());
+                    read_accumulator(be, buf.acc.data(), now);
+                    bool finite = std::isfinite(now[0]);
+                    if (finite) {
+                        model.backward(buf.dout.data());
+                        finite = all_finite(be, M::parameter_count, model.gradients().data());
+                    }
+                    if (!finite) {
+                        if (opts.on_non_finite == OnNonFinite::stop) throw non_finite(epoch, b + 1, "");
+                        bad = -1.0;
+                    }
+                }, &bad);
+                if (any_bad < 0) {
+                    // Some rank's share was non-finite: every rank skips the batch.
+                    buf.acc.from_host(std::span<const double>(before, 2));
+                    if (keep_buffers && mine > 0)
+                        copy_values(be, model.buffers().size(), buffers_before.data(), model.buffers().data());
+                    ++skipped;
+                    skipped_samples += n;
+                    continue;
+                }
+                before[0] = now[0];
+                before[1] = now[1];
+                comm->allreduce_sum(model.gradients().data(), M::parameter_count);
+                if constexpr (knows_rate) last_rate = optimizer.learning_rate(model.optimizer_state());
+                optimizer.step(model);
+                seen += mine;
+                if constexpr (per_batch_callbacks)
+                    detail::guarded(comm, [&] { (callback_detail::on_batch_end(callbacks, ctx), ...); });
+                // Rank 0's running figures (its share); the epoch's line is over all ranks.
+                if (progress.due(b + 1)) {
+                    const auto [l, c] = buf.read(be);
+                    progress.update(b + 1, l / double(std::max<std::size_t>(seen, 1)),
+                                    c / double(std::max<std::size_t>(seen, 1)), last_rate);
+                }
+                continue;
+            }
             if constexpr (per_batch_callbacks) {
                 ctx.batch = b;
                 ctx.batch_samples = n;
@@ -310,37 +474,68 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
                 progress.update(b + 1, l / double(seen), c / double(seen), last_rate);
             }
         }
+        // (With several ranks, `skipped` is the same on each: they agreed on every skip.)
         if (skipped == batches)
             throw NumericalError("fit: every batch of epoch " + std::to_string(epoch) +
                                  " had a non-finite loss or gradient and was skipped; lower the learning rate or check "
                                  "the data for NaN/inf");
-        const auto [l, c] = buf.read(be);
-        if (!std::isfinite(l)) throw non_finite(epoch, batches, " (or in one of the batches before it since the last check)");
+        auto [l, c] = buf.read(be);
         EpochStats s;
         s.epoch = epoch;
         s.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+        double vl = 0.0, vc = 0.0;
+        if (comm) {
+            // BatchNorm's running statistics follow rank 0's shares (as with
+            // PyTorch DDP's broadcast_buffers), so every rank validates and
+            // saves the same model.
+            if (!model.buffer_segments().empty())
+                comm->broadcast(model.buffers().data(), model.buffers().size() * sizeof(T), 0);
+            // Each rank validates a contiguous shard; the sums are added up.
+            detail::guarded(comm, [&] {
+                if (!val) return;
+                const std::size_t V = opts.validation->size(), r = std::size_t(rank), R = std::size_t(ranks);
+                std::tie(vl, vc) = detail::evaluate_sums(model, *val, &loss, val_bs, *val_buf, V * r / R, V * (r + 1) / R);
+            });
+            double sums[4] = {l, c, vl, vc};
+            comm->allreduce_host(sums, 4, ReduceOp::sum);
+            l = sums[0], c = sums[1], vl = sums[2], vc = sums[3];
+            comm->allreduce_host(&s.seconds, 1, ReduceOp::max);  // the slowest rank's time is the epoch's
+        }
+        if (!std::isfinite(l)) throw non_finite(epoch, batches, " (or in one of the batches before it since the last check)");
         s.loss = l / double(N - skipped_samples);
         s.accuracy = c / double(N - skipped_samples);
         s.skipped_batches = skipped;
         s.learning_rate = last_rate;
         if (val) {
-            const Metrics vm = detail::evaluate_impl(model, *val, &loss, val_bs, *val_buf);
-            s.val_loss = vm.loss;
-            s.val_accuracy = vm.accuracy;
+            if (comm) {
+                s.val_loss = vl / double(opts.validation->size());
+                s.val_accuracy = vc / double(opts.validation->size());
+            } else {
+                const Metrics vm = detail::evaluate_impl(model, *val, &loss, val_bs, *val_buf);
+                s.val_loss = vm.loss;
+                s.val_accuracy = vm.accuracy;
+            }
         }
         history.epochs.push_back(s);
         progress.end_epoch(s);
-        (callback_detail::on_epoch_end(callbacks, ctx), ...);
-        // After the callbacks, so that what they changed (a reduced rate, a
-        // best value, a stop) is part of the checkpoint.
-        if (opts.checkpoint_every > 0 && epoch % opts.checkpoint_every == 0) {
-            TrainingState<T> training;
-            [[maybe_unused]] std::size_t i = 0;
-            (callback_detail::save_state(callbacks, ctx, training, i++), ...);
-            save_checkpoint(opts.checkpoint_path, model, optimizer, epoch, training);
-        }
+        // Every rank's callbacks see the same reduced figures and so decide
+        // alike; a stop on any rank stops all of them.
+        double stop = 0.0;
+        const double any_stop = detail::guarded(comm, [&] {
+            (callback_detail::on_epoch_end(callbacks, ctx), ...);
+            // After the callbacks, so that what they changed (a reduced rate, a
+            // best value, a stop) is part of the checkpoint. Rank 0 writes it.
+            if (rank == 0 && opts.checkpoint_every > 0 && epoch % opts.checkpoint_every == 0) {
+                TrainingState<T> training;
+                [[maybe_unused]] std::size_t i = 0;
+                (callback_detail::save_state(callbacks, ctx, training, i++), ...);
+                save_checkpoint(opts.checkpoint_path, model, optimizer, epoch, training);
+            }
+            stop = ctx.stop_training ? -1.0 : 0.0;
+        }, &stop);
+        if (any_stop < 0) ctx.stop_training = true;
     }
-    (callback_detail::on_train_end(callbacks, ctx), ...);
+    detail::guarded(comm, [&] { (callback_detail::on_train_end(callbacks, ctx), ...); });
     return history;
 }
 

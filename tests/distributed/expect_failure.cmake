@@ -1,0 +1,17 @@
+# Runs COMMAND (a list) and passes ("expected failure ok") only if it exits
+# non-zero within 50 s and its output contains EXPECT and EXPECT2.
+execute_process(COMMAND ${COMMAND} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 50)
+message("exit: ${rc}\n--- output:\n${out}\n--- errors:\n${err}")
+if(rc STREQUAL "0")
+  message(FATAL_ERROR "the job exited with 0; a rank's error must end it with a non-zero status")
+endif()
+if(rc MATCHES "timeout|Process terminated due to timeout")
+  message(FATAL_ERROR "the job did not end within 50 s: a rank waits in a collective")
+endif()
+foreach(e "${EXPECT}" "${EXPECT2}")
+  string(FIND "${out}${err}" "${e}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "the output lacks '${e}'")
+  endif()
+endforeach()
+message("expected failure ok")
