@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "../core/augment.hpp"
+#include "../core/backend.hpp"
 #include "../core/error.hpp"
+#include "../core/hash_random.hpp"
 #include "../core/tensor.hpp"
 #include "../data/dataset.hpp"
 #include "../io/checkpoint.hpp"
@@ -44,6 +47,10 @@ struct BasicFitOptions {
     // `stop` checks when metrics are read (progress redraws, each epoch's end)
     // and only `skip_batch` checks every batch.
     OnNonFinite on_non_finite = OnNonFinite::stop;
+    // Transforms of the training images, drawn anew for every sample of every
+    // batch on the training backend (core/augment.hpp); validation and
+    // evaluate see the images as they are. Needs an image input (C, H, W).
+    Augmentation augment{};
 };
 using FitOptions = BasicFitOptions<float>;
 
@@ -182,6 +189,17 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
     detail::require(opts.out != nullptr, "fit: opts.out must point to a stream (use Verbosity::silent to print nothing)");
     detail::require((opts.checkpoint_every == 0 && !opts.resume) || !opts.checkpoint_path.empty(),
                     "fit: checkpoint_every and resume need opts.checkpoint_path; set it to the checkpoint file");
+    const bool augment = opts.augment.enabled();
+    if (augment) {
+        using S = typename M::input_shape;
+        detail::require(S::rank == 3, "fit: opts.augment needs an image input Input<C, H, W>, but the network's input is " +
+                                          shape_string<S>() + "; leave augmentation off for flat inputs");
+        if constexpr (!AugmentOps<typename M::backend_type, T>)
+            throw ArgumentError(std::string("fit: opts.augment needs a backend with augment_images (AugmentOps, "
+                                            "core/backend.hpp), and backend '") +
+                                M::backend_type::name + "' lacks it; leave augmentation off or implement it");
+        detail::check_augmentation(opts.augment, height_of<S>, width_of<S>, "fit");
+    }
     auto& be = model.backend();
     const std::size_t N = train.size(), bs = opts.batch_size;
     const std::size_t batches = (N + bs - 1) / bs;
@@ -218,6 +236,9 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
     constexpr bool knows_rate = requires { optimizer.learning_rate(model.optimizer_state()); };
     detail::Resident<T, typename M::device> data(train);
     detail::BatchBuffers<M> buf(bs, N);
+    // With augmentation a batch is gathered here, then warped into buf.x.
+    Tensor<T, typename M::device> unaugmented;
+    if (augment) unaugmented.resize(Dims{bs * M::input_size});
     std::unique_ptr<detail::Resident<T, typename M::device>> val;
     std::unique_ptr<detail::BatchBuffers<M>> val_buf;
     const std::size_t val_bs = opts.validation ? std::min<std::size_t>(std::max<std::size_t>(bs, 256), opts.validation->size()) : 0;
@@ -259,6 +280,10 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
         // epoch's order), so a checkpoint's Rng state is enough to resume.
         std::iota(perm.begin(), perm.end(), 0u);
         if (opts.shuffle) model.rng().shuffle(std::span<std::uint32_t>(perm));
+        // One draw per epoch, after the shuffle and only when augmenting (the
+        // Rng stream without augmentation stays as it was); batch b's seed is
+        // hash_bits(epoch seed, b), so a resumed run draws the same transforms.
+        const std::uint64_t augment_seed = augment ? model.rng().next() : 0;
         buf.index.from_host(std::span<const std::uint32_t>(perm));
         buf.reset_acc();
         progress.start_epoch(epoch, batches);
@@ -272,7 +297,16 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
                 ctx.batch_samples = n;
                 (callback_detail::on_batch_begin(callbacks, ctx), ...);
             }
-            gather_rows(be, n, M::input_size, data.images(), buf.index.data() + first, buf.x.data());
+            if (augment) {
+                gather_rows(be, n, M::input_size, data.images(), buf.index.data() + first, unaugmented.data());
+                if constexpr (AugmentOps<typename M::backend_type, T>) {
+                    using S = typename M::input_shape;
+                    augment_images(be, n, channels_of<S>, height_of<S>, width_of<S>, unaugmented.data(), buf.x.data(),
+                                   opts.augment, hash_bits(augment_seed, b));
+                }
+            } else {
+                gather_rows(be, n, M::input_size, data.images(), buf.index.data() + first, buf.x.data());
+            }
             gather_labels(be, n, data.labels(), buf.index.data() + first, buf.y.data());
             if (keep_buffers) copy_values(be, model.buffers().size(), model.buffers().data(), buffers_before.data());
             const T* out = model.forward(buf.x.data(), n, true);
