@@ -41,6 +41,8 @@
 // builds, load average 3-6, so times are upper bounds; seed 42):
 //   MNIST          99.62% test accuracy after 7 epochs, 525.7 s wall
 //                  (epochs 54-83 s; 98.82, 99.02, 99.18, 99.47, 99.52, 99.62, 99.62%)
+//   (seeds 1 and 2: 99.58% in 382.9 s, 99.66% in 259.7 s; about 99.6%, not
+//   safely above it)
 //   Fashion-MNIST  93.20% after 7 epochs, 309.2 s wall (epochs 36-51 s, the
 //                  machine quieter; 86.00, 88.04, 89.66, 91.62, 92.38, 92.95, 93.20%)
 // Details and commands: benchmarks/results/2026-12-03-mnist-best.md.
