@@ -14,6 +14,8 @@
 //   max_activation_conv{1,2}.png inputs found by gradient ascent that most excite
 //                                the first 16 maps of the first two convolutions
 //                                (the first one's after its ReLU and max-pool; see below)
+//   augmented.png                8 test digits (top row) and 7 augmented variants of each,
+//                                as fit(..., {.augment = ...}) would train on them
 // and lists the files it wrote.
 // Why: the articles go on from training to asking what the network learnt;
 // pictures answer that faster than numbers.
@@ -63,6 +65,26 @@ void max_activation_grid(Model& model, std::size_t layer, std::size_t count, con
     std::cout << log.str() << "\n";
     viz::grid(tiles).save_png(p);
     note(p, "inputs that maximise maps 0-" + std::to_string(count - 1) + " of layer " + std::to_string(layer));
+}
+/// The first 8 test digits in the top row, then 7 rows of augmented
+/// variants: the settings examples/mnist_best trains with, plus a cutout.
+void augmented_grid(const tn::Dataset& test, const std::filesystem::path& p) {
+    constexpr std::size_t columns = 8, rows = 8, size = 28 * 28;
+    const tn::Augmentation a{.max_shift = 2, .max_rotation = 10, .min_scale = 0.9f, .max_scale = 1.1f, .cutout = 8,
+                             .cutout_probability = 0.5f};
+    const tn::Cpu cpu{1};
+    const std::span<const float> originals(test.images.data(), columns * size);
+    std::vector<float> warped(columns * size);
+    std::vector<viz::Image> tiles;
+    for (std::size_t r = 0; r < rows; ++r) {
+        if (r > 0) augment_images(cpu, columns, 1, 28, 28, originals.data(), warped.data(), a, /*seed=*/r);
+        const std::span<const float> row = r == 0 ? originals : std::span<const float>(warped);
+        for (std::size_t c = 0; c < columns; ++c)
+            tiles.push_back(viz::upscale(viz::unit_image<float>(row.subspan(c * size, size), 28, 28), 2));
+    }
+    viz::grid(tiles, columns).save_png(p);
+    note(p, "8 test digits (top row) and 7 augmented variants of each: shift 2 px, rotation 10 deg, "
+            "scale 0.9-1.1, an 8x8 cutout on half of them, x2");
 }
 }  // namespace
 
@@ -127,6 +149,7 @@ int main(int argc, char** argv) try {
         note(p, "the digit's maps after convolution " + std::to_string(k + 1) + " (layer " +
                     std::to_string(convs[k].first) + "), each stretched to 0-255");
     }
+    augmented_grid(mnist.test, out / "augmented.png");
     viz::filters_png(model, out / "filters_conv1.png");
     note(out / "filters_conv1.png", "the 32 3x3 filters of the first convolution, x8");
 

@@ -132,3 +132,27 @@ TEST(NoAllocation, FitEpochsAfterTheFirstWithCallbacks) {
     EXPECT_EQ(run(3, tn::ReduceLROnPlateau{{.patience = 1, .mode = tn::MonitorMode::max}}), plateau_one);
     std::filesystem::remove(csv);
 }
+
+// With augmentation, fit gathers into one more buffer, allocated with the
+// others before the first epoch; warping a batch allocates nothing.
+TEST(NoAllocation, FitEpochsAfterTheFirstWithAugmentation) {
+    using Net = tn::Sequential<tn::Input<1, 12, 12>, tn::Conv2D<4, 3>, tn::ReLU, tn::MaxPool2D<2>, tn::Flatten,
+                               tn::Dense<10>>;
+    const tn::Dataset train = random_set<Net>();
+    tn::Model<Net> model{1, tn::Cpu{2}};
+    const auto run = [&](std::size_t epochs) {
+        counting = true;
+        tn::fit(model, tn::RMSprop{}, tn::SoftmaxCrossEntropy<10>{}, train,
+                {.epochs = epochs,
+                 .batch_size = 32,
+                 .validation = &train,
+                 .verbose = tn::Verbosity::silent,
+                 .augment = {.max_shift = 2, .max_rotation = 10, .min_scale = 0.9f, .max_scale = 1.1f, .cutout = 4,
+                             .horizontal_flip = true}});
+        counting = false;
+        return allocations.exchange(0);
+    };
+    run(1);  // warm-up
+    const std::size_t one = run(1);
+    EXPECT_EQ(run(3), one);
+}

@@ -1,6 +1,6 @@
 // Parity of the CUDA backend's ops with the CPU backend's, op by op: matrix
 // products, bias, activations, softmax, losses, gathering, optimizer updates,
-// dropout, batch normalisation, finiteness. Same inputs on both, results
+// dropout, augmentation, batch normalisation, finiteness. Same inputs on both, results
 // compared with the scale-relative error of testing/parity.hpp. Tolerances:
 // 0 where both compute the same float operations in the same order, 1e-5
 // where only summation order or a libm's last bit differ.
@@ -224,6 +224,29 @@ TEST_F(CudaOps, DropoutDrawsTheCpuMaskBitForBit) {
     tn::dropout_backward(cpu, count, dy.data(), mask.data(), dx.data());
     tn::dropout_backward(gpu(), count, gdy.data(), gmask.data(), gdx.data());
     EXPECT_EQ(gdx.to_host(), dx);
+}
+
+// The transforms are drawn from hash(seed, index) and the pixel formula is
+// one host-device function with separately rounded products on the GPU, so
+// the images are expected bit-equal; whole-pixel transforms are copies and
+// must be. Sine and cosine are taken in double on each side; 1e-6 allows a
+// libm's last bit to move an interpolation weight.
+TEST_F(CudaOps, AugmentImagesDrawTheCpuImages) {
+    const std::size_t n = 300, c = 2, h = 28, w = 28;
+    const auto x = uniform(n * c * h * w, 20, 0.0, 1.0);
+    const auto gx = device(x);
+    const tn::Augmentation whole{.max_shift = 3, .cutout = 8, .cutout_probability = 0.5f, .horizontal_flip = true,
+                                 .fill = -0.25f};
+    const tn::Augmentation every{.max_shift = 2, .max_rotation = 15, .min_scale = 0.85f, .max_scale = 1.15f,
+                                 .cutout = 6, .horizontal_flip = true};
+    for (const bool exact : {true, false}) {
+        std::vector<float> y(x.size());
+        auto gy = device(y);
+        tn::augment_images(cpu, n, c, h, w, x.data(), y.data(), exact ? whole : every, 77);
+        tn::augment_images(gpu(), n, c, h, w, gx.data(), gy.data(), exact ? whole : every, 77);
+        if (exact) EXPECT_EQ(gy.to_host(), y);
+        else cuda_test::expect_close("augmented images", y, gy.to_host(), 1e-6);
+    }
 }
 
 TEST_F(CudaOps, BatchNormMatchesTheCpuInEveryMode) {

@@ -92,6 +92,24 @@ TEST_F(CudaTraining, FitEvaluateAndPredictAgreeWithTheCpu) {
     cuda_test::expect_close("probabilities", host(pc.probabilities), host(pg.probabilities), 1e-2);
 }
 
+// With augmentation both backends draw the same transforms from the model's
+// Rng and warp the batch on their own device: the runs stay as close as
+// without it.
+TEST_F(CudaTraining, FitWithAugmentationAgreesWithTheCpu) {
+    const auto train = synthetic(300, 1);
+    tn::Model<Cnn> mc{7, cpu};
+    tn::Model<Cnn, tn::Cuda> mg{7, gpu()};
+    tn::SGD oc{{.learning_rate = 0.05, .momentum = 0.9}}, og = oc;
+    const tn::FitOptions opts{.epochs = 2, .batch_size = 64, .verbose = tn::Verbosity::silent,
+                              .augment = {.max_shift = 2, .max_rotation = 10, .min_scale = 0.9f, .max_scale = 1.1f,
+                                          .cutout = 6}};
+    const auto hc = tn::fit(mc, oc, tn::SoftmaxCrossEntropy<10>{}, train, opts);
+    const auto hg = tn::fit(mg, og, tn::SoftmaxCrossEntropy<10>{}, train, opts);
+    ASSERT_EQ(hg.epochs.size(), 2u);
+    for (std::size_t e = 0; e < 2; ++e)
+        EXPECT_NEAR(hg.epochs[e].loss, hc.epochs[e].loss, 1e-3 * hc.epochs[e].loss) << "epoch " << e + 1;
+}
+
 TEST_F(CudaTraining, WeightsMoveBetweenBackendsInOneCall) {
     using Net =
         tn::Sequential<tn::Input<3, 8, 8>, tn::Conv2D<4, 3>, tn::BatchNorm, tn::ReLU, tn::Flatten, tn::Dense<5>>;

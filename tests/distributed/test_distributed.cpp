@@ -74,10 +74,11 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 // to float rounding, not bit for bit: after 33 steps within 1e-5 (they are
 // of order 0.1 to 1).
 template <class Net, class Opt>
-void expect_same_as_one_process(const Opt& opt) {
+void expect_same_as_one_process(const Opt& opt, const tn::Augmentation& augment = {}) {
     const tn::Dataset train = toy_set<Net>(211, 1), val = toy_set<Net>(50, 2);
     tn::SoftmaxCrossEntropy<3> loss;
-    tn::FitOptions o{.epochs = 3, .batch_size = 20, .validation = &val, .verbose = tn::Verbosity::silent};
+    tn::FitOptions o{.epochs = 3, .batch_size = 20, .validation = &val, .verbose = tn::Verbosity::silent,
+                     .augment = augment};
     CpuModel<Net> alone{/*seed=*/5, tn::Cpu{1}};
     const auto h1 = tn::fit(alone, opt, loss, train, o);
     // A different seed on rank 1: rank 0's initial weights must win.
@@ -114,6 +115,11 @@ TEST(Mpi, MlpRmspropEqualsOneProcess) { expect_same_as_one_process<Mlp>(tn::RMSp
 TEST(Mpi, MlpAdamEqualsOneProcess) { expect_same_as_one_process<Mlp>(tn::Adam{{.learning_rate = 0.01}}); }
 TEST(Mpi, CnnRmspropEqualsOneProcess) { expect_same_as_one_process<Cnn>(tn::RMSprop{{.learning_rate = 0.01}}); }
 TEST(Mpi, CnnAdamEqualsOneProcess) { expect_same_as_one_process<Cnn>(tn::Adam{{.learning_rate = 0.01}}); }
+// Each rank augments its share as the single process augments those samples.
+TEST(Mpi, CnnAugmentedEqualsOneProcess) {
+    expect_same_as_one_process<Cnn>(tn::Adam{{.learning_rate = 0.01}},
+                                    tn::Augmentation{.max_shift = 1, .max_rotation = 15, .cutout = 3});
+}
 
 // Callbacks see the reduced metrics on every rank, so they decide alike; and
 // a stop asked for on one rank alone stops every rank.

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "activation_kind.hpp"
+#include "augment.hpp"
 #include "conv_geometry.hpp"
 
 namespace typenet {
@@ -142,6 +143,17 @@ concept BatchOps = BackendObject<B> && requires(B& b, T* p, const T* cp, std::in
     gather_labels(b, n, clab, idx, lab);
     copy_values(b, n, cp, p);
     read_accumulator(b, acc, acc);
+};
+
+/// augment_images overwrites dst (n, channels, h, w) with src's images under
+/// each sample's transform drawn from (settings, seed) (core/augment.hpp);
+/// src and dst must not overlap. Only fit's opts.augment needs it, so it is
+/// not part of Backend: a backend without it trains without augmentation.
+template <class B, class T = float>
+concept AugmentOps = BackendObject<B> && requires(B& b, T* p, const T* cp, std::size_t n, const Augmentation& a,
+                                                  std::uint64_t seed) {
+    augment_images(b, n, n, n, n, cp, p, a, seed);
+    augment_images(b, n, n, n, n, cp, p, a, seed, n);  // the share from sample n of the batch on
 };
 
 /// Every op family: what a backend must implement to run any typenet network.

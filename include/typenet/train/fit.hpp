@@ -14,7 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "../core/augment.hpp"
+#include "../core/backend.hpp"
 #include "../core/error.hpp"
+#include "../core/hash_random.hpp"
 #include "../core/tensor.hpp"
 #include "../data/dataset.hpp"
 #include "../io/checkpoint.hpp"
@@ -53,6 +56,10 @@ struct BasicFitOptions {
     // the gradients are summed over the ranks each step, so N ranks follow the
     // single-process run with the same options. Null: this process alone.
     Communicator* communicator = nullptr;
+    // Transforms of the training images, drawn anew for every sample of every
+    // batch on the training backend (core/augment.hpp); validation and
+    // evaluate see the images as they are. Needs an image input (C, H, W).
+    Augmentation augment{};
 };
 using FitOptions = BasicFitOptions<float>;
 
@@ -225,6 +232,7 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
     // With a communicator, each guarded region ends at an agreement point:
     // an error on one rank stops every rank there, with that rank's message,
     // instead of leaving the others waiting in the next collective.
+    const bool augment = opts.augment.enabled();
     detail::guarded(comm, [&] {
         check_loss_fits<L, typename M::output_shape>();
         detail::check_dataset<M>(train, "training");
@@ -242,6 +250,16 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
                    std::to_string(ranks) + "); batch_size is the global batch, shared by the ranks: make it at least " +
                    std::to_string(ranks);
         });
+        if (augment) {
+            using S = typename M::input_shape;
+            detail::require(S::rank == 3, "fit: opts.augment needs an image input Input<C, H, W>, but the network's input is " +
+                                              shape_string<S>() + "; leave augmentation off for flat inputs");
+            if constexpr (!AugmentOps<typename M::backend_type, T>)
+                throw ArgumentError(std::string("fit: opts.augment needs a backend with augment_images (AugmentOps, "
+                                                "core/backend.hpp), and backend '") +
+                                    M::backend_type::name + "' lacks it; leave augmentation off or implement it");
+            detail::check_augmentation(opts.augment, height_of<S>, width_of<S>, "fit");
+        }
     });
     if (comm) detail::check_ranks_agree(*comm, model, train, opts);
     auto& be = model.backend();
@@ -309,6 +327,9 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
     constexpr bool knows_rate = requires { optimizer.learning_rate(model.optimizer_state()); };
     detail::Resident<T, typename M::device> data(train);
     detail::BatchBuffers<M> buf(bs, N);
+    // With augmentation a batch is gathered here, then warped into buf.x.
+    Tensor<T, typename M::device> unaugmented;
+    if (augment) unaugmented.resize(Dims{bs * M::input_size});
     std::unique_ptr<detail::Resident<T, typename M::device>> val;
     std::unique_ptr<detail::BatchBuffers<M>> val_buf;
     const std::size_t val_bs = opts.validation ? std::min<std::size_t>(std::max<std::size_t>(bs, 256), opts.validation->size()) : 0;
@@ -346,6 +367,25 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
         return NumericalError(msg);
     };
 
+    std::uint64_t augment_seed = 0;
+    // Samples [offset, offset + count) of batch b (which starts at `first` in
+    // the epoch's order) into buf.x / buf.y, augmented as that batch's
+    // samples offset.. would be, so a rank's share gets the transforms the
+    // single-process batch gives them.
+    auto load_batch = [&](std::size_t b, std::size_t first, std::size_t offset, std::size_t count) {
+        const std::uint32_t* index = buf.index.data() + first + offset;
+        if (augment) {
+            gather_rows(be, count, M::input_size, data.images(), index, unaugmented.data());
+            if constexpr (AugmentOps<typename M::backend_type, T>) {
+                using S = typename M::input_shape;
+                augment_images(be, count, channels_of<S>, height_of<S>, width_of<S>, unaugmented.data(), buf.x.data(),
+                               opts.augment, hash_bits(augment_seed, b), offset);
+            }
+        } else {
+            gather_rows(be, count, M::input_size, data.images(), index, buf.x.data());
+        }
+        gather_labels(be, count, data.labels(), index, buf.y.data());
+    };
     for (std::size_t epoch = first_epoch; epoch <= opts.epochs && !ctx.stop_training; ++epoch) {
         ctx.epoch = epoch;
         detail::guarded(comm, [&] { (callback_detail::on_epoch_begin(callbacks, ctx), ...); });
@@ -361,6 +401,11 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
         // epoch's order), so a checkpoint's Rng state is enough to resume.
         std::iota(perm.begin(), perm.end(), 0u);
         if (opts.shuffle) model.rng().shuffle(std::span<std::uint32_t>(perm));
+        // One draw per epoch, after the shuffle and only when augmenting (the
+        // Rng stream without augmentation stays as it was); batch b's seed is
+        // hash_bits(epoch seed, b), so a resumed run draws the same transforms.
+        // Drawn before the other ranks reseed, so every rank has the same.
+        augment_seed = augment ? model.rng().next() : 0;
         // The other ranks draw their dropout masks from streams of their own.
         if (comm && rank > 0) model.rng().reseed(model.rng().state()[0] ^ (0x9e3779b97f4a7c15ULL * std::uint64_t(rank)));
         buf.index.from_host(std::span<const std::uint32_t>(perm));
@@ -390,8 +435,7 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
                         model.gradients().zero();  // a batch shorter than the ranks: nothing to add
                         return;
                     }
-                    gather_rows(be, mine, M::input_size, data.images(), buf.index.data() + lo, buf.x.data());
-                    gather_labels(be, mine, data.labels(), buf.index.data() + lo, buf.y.data());
+                    load_batch(b, first, lo - first, mine);
                     if (keep_buffers) copy_values(be, model.buffers().size(), model.buffers().data(), buffers_before.data());
                     const T* out = model.forward(buf.x.data(), mine, true);
                     loss(be, mine, M::output_size, out, buf.y.data(), buf.dout.data(), T(1) / T(n), buf.acc.data());
@@ -436,8 +480,7 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
                 ctx.batch_samples = n;
                 (callback_detail::on_batch_begin(callbacks, ctx), ...);
             }
-            gather_rows(be, n, M::input_size, data.images(), buf.index.data() + first, buf.x.data());
-            gather_labels(be, n, data.labels(), buf.index.data() + first, buf.y.data());
+            load_batch(b, first, 0, n);
             if (keep_buffers) copy_values(be, model.buffers().size(), model.buffers().data(), buffers_before.data());
             const T* out = model.forward(buf.x.data(), n, true);
             loss(be, n, M::output_size, out, buf.y.data(), buf.dout.data(), T(1) / T(n), buf.acc.data());

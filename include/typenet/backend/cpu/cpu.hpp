@@ -136,6 +136,7 @@ void with_stride(std::size_t stride, F&& f) {
 
 }  // namespace typenet
 
+#include "augment.hpp"
 #include "batch.hpp"
 #include "batchnorm.hpp"
 #include "conv.hpp"

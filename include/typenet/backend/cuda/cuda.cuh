@@ -135,6 +135,7 @@ private:
 
 }  // namespace typenet
 
+#include "augment.cuh"
 #include "batch.cuh"
 #include "batchnorm.cuh"
 #include "conv.cuh"
@@ -147,3 +148,4 @@ private:
 
 static_assert(typenet::Backend<typenet::Cuda>,
               "typenet::Cuda must provide every op of the Backend concept (core/backend.hpp)");
+static_assert(typenet::AugmentOps<typenet::Cuda>, "typenet::Cuda must provide augment_images (core/backend.hpp)");
