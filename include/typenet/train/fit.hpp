@@ -386,6 +386,22 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
         }
         gather_labels(be, count, data.labels(), index, buf.y.data());
     };
+    // Forward and loss over those samples, the gradient scaled by 1 / n (the
+    // whole batch's count, also with several ranks).
+    auto forward_loss = [&](std::size_t b, std::size_t first, std::size_t offset, std::size_t count, std::size_t n) {
+        load_batch(b, first, offset, count);
+        if (keep_buffers) copy_values(be, model.buffers().size(), model.buffers().data(), buffers_before.data());
+        const T* out = model.forward(buf.x.data(), count, true);
+        loss(be, count, M::output_size, out, buf.y.data(), buf.dout.data(), T(1) / T(n), buf.acc.data());
+    };
+    // Reads the accumulator into now; backward only when the loss is finite;
+    // false when the loss or a gradient is not.
+    auto backward_checked = [&](double* now) {
+        read_accumulator(be, buf.acc.data(), now);
+        if (!std::isfinite(now[0])) return false;
+        model.backward(buf.dout.data());
+        return all_finite(be, M::parameter_count, model.gradients().data());
+    };
     for (std::size_t epoch = first_epoch; epoch <= opts.epochs && !ctx.stop_training; ++epoch) {
         ctx.epoch = epoch;
         detail::guarded(comm, [&] { (callback_detail::on_epoch_begin(callbacks, ctx), ...); });
@@ -435,17 +451,8 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
                         model.gradients().zero();  // a batch shorter than the ranks: nothing to add
                         return;
                     }
-                    load_batch(b, first, lo - first, mine);
-                    if (keep_buffers) copy_values(be, model.buffers().size(), model.buffers().data(), buffers_before.data());
-                    const T* out = model.forward(buf.x.data(), mine, true);
-                    loss(be, mine, M::output_size, out, buf.y.data(), buf.dout.data(), T(1) / T(n), buf.acc.data());
-                    read_accumulator(be, buf.acc.data(), now);
-                    bool finite = std::isfinite(now[0]);
-                    if (finite) {
-                        model.backward(buf.dout.data());
-                        finite = all_finite(be, M::parameter_count, model.gradients().data());
-                    }
-                    if (!finite) {
+                    forward_loss(b, first, lo - first, mine, n);
+                    if (!backward_checked(now)) {
                         if (opts.on_non_finite == OnNonFinite::stop) throw non_finite(epoch, b + 1, "");
                         bad = -1.0;
                     }
@@ -480,19 +487,10 @@ History fit(M& model, const O& optimizer, const L& loss, const BasicDataset<type
                 ctx.batch_samples = n;
                 (callback_detail::on_batch_begin(callbacks, ctx), ...);
             }
-            load_batch(b, first, 0, n);
-            if (keep_buffers) copy_values(be, model.buffers().size(), model.buffers().data(), buffers_before.data());
-            const T* out = model.forward(buf.x.data(), n, true);
-            loss(be, n, M::output_size, out, buf.y.data(), buf.dout.data(), T(1) / T(n), buf.acc.data());
+            forward_loss(b, first, 0, n, n);
             if (check_each_batch) {
                 double now[2];
-                read_accumulator(be, buf.acc.data(), now);
-                bool finite = std::isfinite(now[0]);
-                if (finite) {
-                    model.backward(buf.dout.data());
-                    finite = all_finite(be, M::parameter_count, model.gradients().data());
-                }
-                if (!finite) {
+                if (!backward_checked(now)) {
                     if (opts.on_non_finite == OnNonFinite::stop) throw non_finite(epoch, b + 1, "");
                     // Skip: the weights are untouched (no step), the batch's
                     // loss and hits leave the epoch's metrics.
