@@ -351,9 +351,10 @@ TYPED_TEST(PoolOps, MatchNaiveLoops) {
             expect_close(dx, want.max_dx, "maxpool backward");
             EXPECT_TRUE(bitwise_equal(dx, dx2)) << "maxpool backward is not repeatable";
             // With the ReLU's backward folded in (x read as the ReLU's output;
-            // half of it <= 0): the naive gradient, zero where x <= 0.
+            // half of it <= 0; the op is given the pooled y): the naive
+            // gradient, zero where x <= 0.
             auto dx_relu = poisoned<T>(g.input_size());
-            maxpool2d_backward(be, g, dy.data(), arg.data(), dx_relu.data(), x.data());
+            maxpool2d_backward(be, g, dy.data(), arg.data(), dx_relu.data(), y.data());
             std::vector<double> want_relu = want.max_dx;
             for (std::size_t i = 0; i < x.size(); ++i)
                 if (!(x[i] > T(0))) want_relu[i] = 0.0;

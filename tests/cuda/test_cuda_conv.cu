@@ -117,9 +117,9 @@ void expect_pool_parity(const tn::Pool2dGeometry& g, bool ties) {
     tn::maxpool2d_backward(cpu, g, dy.data(), arg.data(), dx.data());
     tn::maxpool2d_backward(gpu(), g, gdy.data(), garg.data(), gdx.data());
     EXPECT_EQ(gdx.to_host(), dx);
-    // With a ReLU's backward folded in (x as the ReLU's output).
-    tn::maxpool2d_backward(cpu, g, dy.data(), arg.data(), dx.data(), x.data());
-    tn::maxpool2d_backward(gpu(), g, gdy.data(), garg.data(), gdx.data(), gx.data());
+    // With a ReLU's backward folded in (x as the ReLU's output, y given).
+    tn::maxpool2d_backward(cpu, g, dy.data(), arg.data(), dx.data(), y.data());
+    tn::maxpool2d_backward(gpu(), g, gdy.data(), garg.data(), gdx.data(), gy.data());
     EXPECT_EQ(gdx.to_host(), dx);
     tn::avgpool2d_forward(cpu, g, x.data(), y.data());
     tn::avgpool2d_forward(gpu(), g, gx.data(), gy.data());

@@ -79,8 +79,9 @@ concept ConvolutionOps =
 
 /// Max pooling overwrites y and the argmax indices; avg pooling overwrites
 /// y; both backwards overwrite dx (N,C,H,W). maxpool2d_backward's optional
-/// last argument, the pooling's input x, folds in the backward of a ReLU
-/// before it: gradient only where x > 0.
+/// last argument, the pooling's output y, folds in the backward of a ReLU
+/// before it: a window passes its gradient only where y > 0 (y is the ReLU's
+/// output at the window's argmax, so the full-size input is not read).
 template <class B, class T = float>
 concept PoolingOps =
     BackendObject<B> && requires(B& b, T* p, const T* cp, std::int32_t* ip, const std::int32_t* cip,

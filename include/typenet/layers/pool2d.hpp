@@ -48,7 +48,7 @@ struct Pool2D {
         static void backward(LayerIo<T, B>& io) {
             if (!io.dx) return;
             if constexpr (K == Kind::max)
-                maxpool2d_backward(io.be, geometry(io.n), io.dy, io.index_scratch, io.dx, io.relu_mask ? io.x : nullptr);
+                maxpool2d_backward(io.be, geometry(io.n), io.dy, io.index_scratch, io.dx, io.relu_mask ? io.y : nullptr);
             else avgpool2d_backward(io.be, geometry(io.n), io.dy, io.dx);
         }
     };

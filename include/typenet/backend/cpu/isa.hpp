@@ -9,6 +9,7 @@
 // narrower one. Off x86-64 there is only the portable path.
 #pragma once
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>

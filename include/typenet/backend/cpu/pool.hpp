@@ -1,19 +1,32 @@
 // typenet/backend/cpu/pool.hpp - 2-D max and average pooling on the CPU.
 //
 // One item per (image, channel) plane, split over the Cpu's pool; NCHW.
+// 2x2 stride-2 max pooling of floats runs on the dispatched kernels of
+// kernels/pool.hpp; the scalar loops here are the other shapes, double, and
+// the reference the kernels are tested against.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "../../core/conv_geometry.hpp"
 #include "../../core/error.hpp"
 #include "cpu.hpp"
+#include "kernels/pool.hpp"
 
 namespace typenet {
 
 namespace cpu_detail {
+
+// The dispatched float kernels (kernels/pool.hpp) take 2x2 stride-2 windows
+// on planes whose indices float lanes hold exactly.
+template <class T>
+bool maxpool2x2_vectorised(const Pool2dGeometry& g) {
+    return std::is_same_v<T, float> && g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2 &&
+           g.h * g.w < (std::size_t{1} << 24);
+}
 
 // The common 2x2 window with stride 2, in one pass: the four candidates of
 // each window compared in row-major order with '>' (first maximum wins, as
@@ -64,6 +77,15 @@ template <class T>
 void maxpool2d_forward(const Cpu& be, const Pool2dGeometry& g, const T* x, T* y, std::int32_t* argmax) {
     TYPENET_ASSERT(g.h * g.w <= std::size_t{INT32_MAX});  // argmax holds plane indices
     const std::size_t P = g.out_h * g.out_w, ow = g.out_w;
+    if constexpr (std::is_same_v<T, float>)
+        if (cpu_detail::maxpool2x2_vectorised<T>(g)) {
+            cpu_detail::parallel_items(be, g.n * g.c, g.h * g.w, [&](std::size_t begin, std::size_t end) {
+                for (std::size_t plane = begin; plane < end; ++plane)
+                    TYPENET_ISA_CALL(be.isa(), maxpool2x2_plane, x + plane * g.h * g.w, g.h, g.w, g.out_h, g.out_w,
+                                     y + plane * P, argmax + plane * P);
+            });
+            return;
+        }
     if (g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2) {
         cpu_detail::maxpool2x2_forward(be, g, x, y, argmax);
         return;
@@ -98,26 +120,37 @@ void maxpool2d_forward(const Cpu& be, const Pool2dGeometry& g, const T* x, T* y,
 }
 
 /// dx = dy routed to the argmax of each window (overlapping windows add up),
-/// and, when relu_x (the pooling's input, a ReLU's output) is given, zero
-/// where relu_x <= 0: the ReLU's backward, on the few positions that get a
-/// gradient. dy, argmax (N,C,OUT_H,OUT_W); dx (N,C,H,W), overwritten.
+/// and, when relu_y (the forward's output y, after a ReLU) is given, only
+/// from windows with y > 0: the ReLU's backward, on the few positions that
+/// get a gradient (y is the ReLU's output at the argmax). dy, argmax, relu_y
+/// (N,C,OUT_H,OUT_W); dx (N,C,H,W), overwritten.
 template <class T>
 void maxpool2d_backward(const Cpu& be, const Pool2dGeometry& g, const T* dy, const std::int32_t* argmax, T* dx,
-                        const T* relu_x = nullptr) {
+                        const T* relu_y = nullptr) {
     const std::size_t P = g.out_h * g.out_w, HW = g.h * g.w;
+    if constexpr (std::is_same_v<T, float>)
+        if (cpu_detail::maxpool2x2_vectorised<T>(g)) {
+            cpu_detail::parallel_items(be, g.n * g.c, HW, [&](std::size_t begin, std::size_t end) {
+                for (std::size_t plane = begin; plane < end; ++plane)
+                    TYPENET_ISA_CALL(be.isa(), maxpool2x2_backward_plane, dy + plane * P, argmax + plane * P,
+                                     relu_y ? relu_y + plane * P : nullptr, g.h, g.w, g.out_h, g.out_w,
+                                     dx + plane * HW);
+            });
+            return;
+        }
     cpu_detail::parallel_items(be, g.n * g.c, HW, [&](std::size_t begin, std::size_t end) {
         for (std::size_t plane = begin; plane < end; ++plane) {
             T* d = dx + plane * HW;  // (H,W)
             std::fill(d, d + HW, T(0));
             const T* dyp = dy + plane * P;
             const std::int32_t* ap = argmax + plane * P;
-            if (!relu_x) {
+            if (!relu_y) {
                 for (std::size_t o = 0; o < P; ++o) d[ap[o]] += dyp[o];
                 continue;
             }
-            const T* xp = relu_x + plane * HW;
+            const T* yp = relu_y + plane * P;
             for (std::size_t o = 0; o < P; ++o)
-                if (xp[ap[o]] > T(0)) d[ap[o]] += dyp[o];
+                if (yp[o] > T(0)) d[ap[o]] += dyp[o];
         }
     });
 }

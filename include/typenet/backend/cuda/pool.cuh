@@ -51,7 +51,7 @@ __global__ void maxpool_forward_kernel(Pool2dGeometry g, const T* x, T* y, std::
 
 template <class T>
 __global__ void maxpool_backward_kernel(Pool2dGeometry g, const T* dy, const std::int32_t* argmax, T* dx,
-                                        const T* relu_x) {
+                                        const T* relu_y) {
     const std::size_t HW = g.h * g.w, P = g.out_h * g.out_w;
     TYPENET_GRID_LOOP(i, g.n * g.c * HW) {
         const std::size_t plane = i / HW, at = i % HW, ih = at / g.w, iw = at % g.w;
@@ -61,9 +61,9 @@ __global__ void maxpool_backward_kernel(Pool2dGeometry g, const T* dy, const std
         for (std::size_t oh = rows.first; oh < rows.last_plus_one; ++oh)  // the CPU's order: outputs ascending
             for (std::size_t ow = cols.first; ow < cols.last_plus_one; ++ow) {
                 const std::size_t o = plane * P + oh * g.out_w + ow;
-                if (std::size_t(argmax[o]) == at) s += dy[o];
+                if (std::size_t(argmax[o]) == at && (!relu_y || relu_y[o] > T(0))) s += dy[o];
             }
-        dx[i] = (relu_x && !(relu_x[i] > T(0))) ? T(0) : s;
+        dx[i] = s;
     }
 }
 
@@ -111,15 +111,16 @@ void maxpool2d_forward(const Cuda& be, const Pool2dGeometry& g, const T* x, T* y
     TYPENET_CUDA_LAUNCHED("maxpool2d_forward");
 }
 
-/// dx = dy routed to the argmax of each window (overlapping windows add up);
-/// dx (N,C,H,W) overwritten.
+/// dx = dy routed to the argmax of each window (overlapping windows add up),
+/// with relu_y (the forward's output) only from windows whose y > 0 (the
+/// backward of a ReLU before the pooling); dx (N,C,H,W) overwritten.
 template <class T>
 void maxpool2d_backward(const Cuda& be, const Pool2dGeometry& g, const T* dy, const std::int32_t* argmax, T* dx,
-                        const T* relu_x = nullptr) {
+                        const T* relu_y = nullptr) {
     const std::size_t count = g.input_size();
     if (count == 0) return;
     cuda_detail::maxpool_backward_kernel<<<cuda_detail::grid_for(count), cuda_detail::block_threads, 0,
-                                           be.stream()>>>(g, dy, argmax, dx, relu_x);
+                                           be.stream()>>>(g, dy, argmax, dx, relu_y);
     TYPENET_CUDA_LAUNCHED("maxpool2d_backward");
 }
 

@@ -7,7 +7,10 @@
 //   fmadd(a, b, c) = a*b + c (one rounding on the x86 paths), add, sub, mul,
 //   div, sqrt (each correctly rounded, as the scalar operation), max,
 //   sum(v) (horizontal), permute(v, perm(idx)) = lanes idx[0..width) of v
-//   (idx holds width ints, each in [0, width)).
+//   (idx holds width ints, each in [0, width)), select_gt(a, b, x, y) =
+//   a > b ? x : y per lane (false when either is NaN, as the scalar '>'),
+//   load_i32_n(p, k) / store_i32_n(p, v, k): the first k lanes from / to
+//   int32 (converted; for integers below 2^24, which floats hold exactly).
 // The portable Vec is four floats in an array; compilers map it to SSE2 or
 // NEON, and its fmadd is a multiply then an add.
 
@@ -47,6 +50,15 @@ struct Vec {
     using Perm = __m512i;
     static Perm perm(const int* idx) { return _mm512_loadu_si512(idx); }
     static Vec permute(Vec a, Perm p) { return {_mm512_maskz_permutexvar_ps(0xffff, p, a.v)}; }
+    static Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
+        return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ), y.v, x.v)};
+    }
+    static Vec load_i32_n(const std::int32_t* p, int k) {
+        return {_mm512_maskz_cvtepi32_ps(0xffff, _mm512_maskz_loadu_epi32(mask(k), p))};
+    }
+    static void store_i32_n(std::int32_t* p, Vec a, int k) {
+        _mm512_mask_storeu_epi32(p, mask(k), _mm512_maskz_cvttps_epi32(0xffff, a.v));
+    }
 };
 #elif TYPENET_ISA == 1 && !defined(TYPENET_SIMD_AVX2_DEFINED)
 #define TYPENET_SIMD_AVX2_DEFINED
@@ -78,6 +90,15 @@ struct Vec {
     using Perm = __m256i;
     static Perm perm(const int* idx) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)); }
     static Vec permute(Vec a, Perm p) { return {_mm256_permutevar8x32_ps(a.v, p)}; }
+    static Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
+        return {_mm256_blendv_ps(y.v, x.v, _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ))};
+    }
+    static Vec load_i32_n(const std::int32_t* p, int k) {
+        return {_mm256_cvtepi32_ps(_mm256_maskload_epi32(reinterpret_cast<const int*>(p), mask(k)))};
+    }
+    static void store_i32_n(std::int32_t* p, Vec a, int k) {
+        _mm256_maskstore_epi32(reinterpret_cast<int*>(p), mask(k), _mm256_cvttps_epi32(a.v));
+    }
 };
 #elif TYPENET_ISA == 0 && !defined(TYPENET_SIMD_PORTABLE_DEFINED)
 #define TYPENET_SIMD_PORTABLE_DEFINED
@@ -134,5 +155,17 @@ struct Vec {
     };
     static Perm perm(const int* idx) { return {{idx[0], idx[1], idx[2], idx[3]}}; }
     static Vec permute(Vec a, Perm p) { return {{a.v[p.i[0]], a.v[p.i[1]], a.v[p.i[2]], a.v[p.i[3]]}}; }
+    static Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
+        for (int i = 0; i < 4; ++i) x.v[i] = a.v[i] > b.v[i] ? x.v[i] : y.v[i];
+        return x;
+    }
+    static Vec load_i32_n(const std::int32_t* p, int k) {
+        Vec r = zero();
+        for (int i = 0; i < k; ++i) r.v[i] = static_cast<float>(p[i]);
+        return r;
+    }
+    static void store_i32_n(std::int32_t* p, Vec a, int k) {
+        for (int i = 0; i < k; ++i) p[i] = static_cast<std::int32_t>(a.v[i]);
+    }
 };
 #endif

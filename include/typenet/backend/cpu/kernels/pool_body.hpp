@@ -1,0 +1,98 @@
+// typenet/backend/cpu/kernels/pool_body.hpp - 2x2 stride-2 max pooling, one
+// path. Included by foreach_isa.hpp (through pool.hpp) once per path: no
+// #include.
+//
+// A vector holds the input pixels of width/2 windows' rows; permutes split
+// them into each window's left and right columns, and four compare-selects
+// in window order pick the maximum and its plane index (kept in float lanes).
+
+/// Lane tables: even[j] = 2j and odd[j] = 2j + 1 for j < width/2 (the left
+/// and right column of window j), dup[j] = j/2 (window j/2's value on both
+/// of its columns), iota[j] = j.
+struct PoolLanes {
+    Vec::Perm even, odd, dup;
+    Vec iota;
+    PoolLanes() {
+        int e[Vec::width], o[Vec::width], d[Vec::width];
+        float io[Vec::width];
+        for (int j = 0; j < Vec::width; ++j) {
+            e[j] = j < Vec::width / 2 ? 2 * j : 0;
+            o[j] = j < Vec::width / 2 ? 2 * j + 1 : 0;
+            d[j] = j / 2;
+            io[j] = static_cast<float>(j);
+        }
+        even = Vec::perm(e);
+        odd = Vec::perm(o);
+        dup = Vec::perm(d);
+        iota = Vec::load(io);
+    }
+};
+
+inline Vec pool_load(const float* p, int k) { return k == Vec::width ? Vec::load(p) : Vec::load_n(p, k); }
+
+/// y[oh][ow] = the maximum of x's window (2oh..2oh+1, 2ow..2ow+1), argmax its
+/// index row * w + col in the plane; the last row / column of an odd h / w
+/// is in no window (floor).
+inline void maxpool2x2_plane(const float* x, std::size_t h, std::size_t w, std::size_t out_h, std::size_t out_w,
+                             float* y, std::int32_t* argmax) {
+    (void)h;
+    const PoolLanes L;
+    constexpr std::size_t half = Vec::width / 2;
+    const Vec one = Vec::set1(1.0f), row = Vec::set1(static_cast<float>(w)), row1 = Vec::add(row, one);
+    const Vec two_j = Vec::add(L.iota, L.iota);
+    for (std::size_t oh = 0; oh < out_h; ++oh) {
+        const float* r0 = x + 2 * oh * w;
+        const float* r1 = r0 + w;
+        for (std::size_t o = 0; o < out_w; o += half) {
+            const int k = static_cast<int>(out_w - o < half ? out_w - o : half);
+            const Vec a = pool_load(r0 + 2 * o, 2 * k), b = pool_load(r1 + 2 * o, 2 * k);
+            const Vec a0 = Vec::permute(a, L.even), a1 = Vec::permute(a, L.odd);
+            const Vec b0 = Vec::permute(b, L.even), b1 = Vec::permute(b, L.odd);
+            const Vec at = Vec::add(Vec::set1(static_cast<float>(2 * oh * w + 2 * o)), two_j);
+            Vec m = a0, i = at;
+            i = Vec::select_gt(a1, m, Vec::add(at, one), i);
+            m = Vec::select_gt(a1, m, a1, m);
+            i = Vec::select_gt(b0, m, Vec::add(at, row), i);
+            m = Vec::select_gt(b0, m, b0, m);
+            i = Vec::select_gt(b1, m, Vec::add(at, row1), i);
+            m = Vec::select_gt(b1, m, b1, m);
+            Vec::store_n(y + oh * out_w + o, m, k);
+            Vec::store_i32_n(argmax + oh * out_w + o, i, k);
+        }
+    }
+}
+
+/// dx = dy at each window's argmax (plus 0, so -0 becomes +0 as in the
+/// scalar dx += dy), zero elsewhere; with relu_y (the forward's output),
+/// only from windows whose y > 0. dx (h,w) is overwritten, the floor's
+/// leftover row and column included.
+inline void maxpool2x2_backward_plane(const float* dy, const std::int32_t* argmax, const float* relu_y, std::size_t h,
+                                      std::size_t w, std::size_t out_h, std::size_t out_w, float* dx) {
+    const PoolLanes L;
+    const Vec zero = Vec::zero(), row = Vec::set1(static_cast<float>(w));
+    const std::size_t cols = 2 * out_w;
+    for (std::size_t oh = 0; oh < out_h; ++oh) {
+        float* d0 = dx + 2 * oh * w;
+        float* d1 = d0 + w;
+        for (std::size_t c = 0; c < cols; c += Vec::width) {
+            const int k = static_cast<int>(cols - c < std::size_t(Vec::width) ? cols - c : Vec::width);
+            const std::size_t o = oh * out_w + c / 2;
+            Vec g = Vec::permute(Vec::load_n(dy + o, k / 2), L.dup);
+            if (relu_y) g = Vec::select_gt(Vec::permute(Vec::load_n(relu_y + o, k / 2), L.dup), zero, g, zero);
+            const Vec a = Vec::permute(Vec::load_i32_n(argmax + o, k / 2), L.dup);
+            const Vec p0 = Vec::add(Vec::set1(static_cast<float>(2 * oh * w + c)), L.iota), p1 = Vec::add(p0, row);
+            // a == p: neither a > p nor p > a (indices are never NaN).
+            Vec v0 = Vec::select_gt(a, p0, zero, Vec::select_gt(p0, a, zero, Vec::add(g, zero)));
+            Vec v1 = Vec::select_gt(a, p1, zero, Vec::select_gt(p1, a, zero, Vec::add(g, zero)));
+            if (k == Vec::width) {
+                Vec::store(d0 + c, v0);
+                Vec::store(d1 + c, v1);
+            } else {
+                Vec::store_n(d0 + c, v0, k);
+                Vec::store_n(d1 + c, v1, k);
+            }
+        }
+        for (std::size_t c = cols; c < w; ++c) d0[c] = d1[c] = 0.0f;
+    }
+    for (std::size_t i = 2 * out_h * w; i < h * w; ++i) dx[i] = 0.0f;
+}
