@@ -6,6 +6,8 @@
 // definition's mask on the pooling's input x).
 #include <gtest/gtest.h>
 
+#include "kernel_paths.hpp"
+
 #include <typenet/backend/cpu/kernels/pool.hpp>
 
 #include <cmath>
@@ -18,14 +20,7 @@ namespace {
 
 using typenet::CpuIsa;
 
-class PoolPath : public ::testing::TestWithParam<CpuIsa> {
-protected:
-    void SetUp() override {
-        if (static_cast<int>(GetParam()) > static_cast<int>(typenet::supported_isa()))
-            GTEST_SKIP() << typenet::isa_name(GetParam()) << " not supported by this CPU (widest: "
-                         << typenet::isa_name(typenet::supported_isa()) << ")";
-    }
-};
+using PoolPath = KernelPathTest;
 
 // Few distinct values (ties in most windows), signed zeros, and NaN where asked.
 std::vector<float> pixels(std::size_t count, std::uint32_t seed, bool nans) {
@@ -76,7 +71,7 @@ TEST_P(PoolPath, ForwardMatchesTheDefinitionBitForBit) {
                 const auto x = pixels(h * w, static_cast<std::uint32_t>(h * 100 + w + nans), nans);
                 std::vector<float> y(out_h * out_w + 1, 7.0f), want(out_h * out_w);
                 std::vector<std::int32_t> at(out_h * out_w + 1, -7), want_at(out_h * out_w);
-                TYPENET_ISA_CALL(GetParam(), maxpool2x2_plane, x.data(), h, w, out_h, out_w, y.data(), at.data());
+                TYPENET_ISA_CALL(GetParam(), maxpool2x2_plane, x.data(), w, out_h, out_w, y.data(), at.data());
                 reference_forward(x.data(), w, out_h, out_w, want.data(), want_at.data());
                 for (std::size_t o = 0; o < out_h * out_w; ++o) {
                     ASSERT_EQ(at[o], want_at[o]) << h << "x" << w << ", nans " << nans << ", output " << o;
@@ -116,7 +111,7 @@ TEST_P(PoolPath, ANanWinsOnlyWhenFirstInItsWindow) {
         x[first] = nan;
         float y = 0.0f;
         std::int32_t at = -1;
-        TYPENET_ISA_CALL(GetParam(), maxpool2x2_plane, x, 2, 2, 1, 1, &y, &at);
+        TYPENET_ISA_CALL(GetParam(), maxpool2x2_plane, x, 2, 1, 1, &y, &at);
         if (first == 0) {
             EXPECT_TRUE(std::isnan(y));
             EXPECT_EQ(at, 0);
@@ -128,6 +123,6 @@ TEST_P(PoolPath, ANanWinsOnlyWhenFirstInItsWindow) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, PoolPath, ::testing::Values(CpuIsa::avx512, CpuIsa::avx2, CpuIsa::portable),
-                         [](const auto& info) { return std::string(typenet::isa_key(info.param)); });
+                         kernel_path_name);
 
 }  // namespace

@@ -3,6 +3,8 @@
 // rules of optim/update_rules.hpp evaluated in double.
 #include <gtest/gtest.h>
 
+#include "kernel_paths.hpp"
+
 #include <typenet/backend/cpu/kernels/update.hpp>
 #include <typenet/optim/update_rules.hpp>
 
@@ -15,14 +17,7 @@ namespace {
 
 using typenet::CpuIsa;
 
-class UpdatePath : public ::testing::TestWithParam<CpuIsa> {
-protected:
-    void SetUp() override {
-        if (static_cast<int>(GetParam()) > static_cast<int>(typenet::supported_isa()))
-            GTEST_SKIP() << typenet::isa_name(GetParam()) << " not supported by this CPU (widest: "
-                         << typenet::isa_name(typenet::supported_isa()) << ")";
-    }
-};
+using UpdatePath = KernelPathTest;
 
 std::vector<float> values(std::size_t count, std::uint32_t seed, float lo, float hi) {
     std::vector<float> v(count);
@@ -132,6 +127,6 @@ TEST_P(UpdatePath, AllFiniteFindsEveryNaNAndInfAtEveryPosition) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, UpdatePath, ::testing::Values(CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512),
-                         [](const auto& info) { return std::string(typenet::isa_key(info.param)); });
+                         kernel_path_name);
 
 }  // namespace

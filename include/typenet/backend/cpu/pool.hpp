@@ -21,10 +21,9 @@ namespace typenet {
 namespace cpu_detail {
 
 // The dispatched float kernels (kernels/pool.hpp) take 2x2 stride-2 windows
-// on planes whose indices float lanes hold exactly.
-template <class T>
-bool maxpool2x2_vectorised(const Pool2dGeometry& g) {
-    return std::is_same_v<T, float> && g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2 &&
+// on planes whose indices float lanes hold exactly (callers check float).
+inline bool maxpool2x2_vectorised(const Pool2dGeometry& g) {
+    return g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2 &&
            g.h * g.w < (std::size_t{1} << 24);
 }
 
@@ -78,10 +77,10 @@ void maxpool2d_forward(const Cpu& be, const Pool2dGeometry& g, const T* x, T* y,
     TYPENET_ASSERT(g.h * g.w <= std::size_t{INT32_MAX});  // argmax holds plane indices
     const std::size_t P = g.out_h * g.out_w, ow = g.out_w;
     if constexpr (std::is_same_v<T, float>)
-        if (cpu_detail::maxpool2x2_vectorised<T>(g)) {
+        if (cpu_detail::maxpool2x2_vectorised(g)) {
             cpu_detail::parallel_items(be, g.n * g.c, g.h * g.w, [&](std::size_t begin, std::size_t end) {
                 for (std::size_t plane = begin; plane < end; ++plane)
-                    TYPENET_ISA_CALL(be.isa(), maxpool2x2_plane, x + plane * g.h * g.w, g.h, g.w, g.out_h, g.out_w,
+                    TYPENET_ISA_CALL(be.isa(), maxpool2x2_plane, x + plane * g.h * g.w, g.w, g.out_h, g.out_w,
                                      y + plane * P, argmax + plane * P);
             });
             return;
@@ -129,7 +128,7 @@ void maxpool2d_backward(const Cpu& be, const Pool2dGeometry& g, const T* dy, con
                         const T* relu_y = nullptr) {
     const std::size_t P = g.out_h * g.out_w, HW = g.h * g.w;
     if constexpr (std::is_same_v<T, float>)
-        if (cpu_detail::maxpool2x2_vectorised<T>(g)) {
+        if (cpu_detail::maxpool2x2_vectorised(g)) {
             cpu_detail::parallel_items(be, g.n * g.c, HW, [&](std::size_t begin, std::size_t end) {
                 for (std::size_t plane = begin; plane < end; ++plane)
                     TYPENET_ISA_CALL(be.isa(), maxpool2x2_backward_plane, dy + plane * P, argmax + plane * P,

@@ -28,14 +28,11 @@ struct PoolLanes {
     }
 };
 
-inline Vec pool_load(const float* p, int k) { return k == Vec::width ? Vec::load(p) : Vec::load_n(p, k); }
-
 /// y[oh][ow] = the maximum of x's window (2oh..2oh+1, 2ow..2ow+1), argmax its
 /// index row * w + col in the plane; the last row / column of an odd h / w
 /// is in no window (floor).
-inline void maxpool2x2_plane(const float* x, std::size_t h, std::size_t w, std::size_t out_h, std::size_t out_w,
-                             float* y, std::int32_t* argmax) {
-    (void)h;
+inline void maxpool2x2_plane(const float* x, std::size_t w, std::size_t out_h, std::size_t out_w, float* y,
+                             std::int32_t* argmax) {
     const PoolLanes L;
     constexpr std::size_t half = Vec::width / 2;
     const Vec one = Vec::set1(1.0f), row = Vec::set1(static_cast<float>(w)), row1 = Vec::add(row, one);
@@ -45,7 +42,7 @@ inline void maxpool2x2_plane(const float* x, std::size_t h, std::size_t w, std::
         const float* r1 = r0 + w;
         for (std::size_t o = 0; o < out_w; o += half) {
             const int k = static_cast<int>(out_w - o < half ? out_w - o : half);
-            const Vec a = pool_load(r0 + 2 * o, 2 * k), b = pool_load(r1 + 2 * o, 2 * k);
+            const Vec a = Vec::load_k(r0 + 2 * o, 2 * k), b = Vec::load_k(r1 + 2 * o, 2 * k);
             const Vec a0 = Vec::permute(a, L.even), a1 = Vec::permute(a, L.odd);
             const Vec b0 = Vec::permute(b, L.even), b1 = Vec::permute(b, L.odd);
             const Vec at = Vec::add(Vec::set1(static_cast<float>(2 * oh * w + 2 * o)), two_j);
@@ -77,20 +74,13 @@ inline void maxpool2x2_backward_plane(const float* dy, const std::int32_t* argma
         for (std::size_t c = 0; c < cols; c += Vec::width) {
             const int k = static_cast<int>(cols - c < std::size_t(Vec::width) ? cols - c : Vec::width);
             const std::size_t o = oh * out_w + c / 2;
-            Vec g = Vec::permute(Vec::load_n(dy + o, k / 2), L.dup);
+            Vec g = Vec::add(Vec::permute(Vec::load_n(dy + o, k / 2), L.dup), zero);
             if (relu_y) g = Vec::select_gt(Vec::permute(Vec::load_n(relu_y + o, k / 2), L.dup), zero, g, zero);
             const Vec a = Vec::permute(Vec::load_i32_n(argmax + o, k / 2), L.dup);
             const Vec p0 = Vec::add(Vec::set1(static_cast<float>(2 * oh * w + c)), L.iota), p1 = Vec::add(p0, row);
             // a == p: neither a > p nor p > a (indices are never NaN).
-            Vec v0 = Vec::select_gt(a, p0, zero, Vec::select_gt(p0, a, zero, Vec::add(g, zero)));
-            Vec v1 = Vec::select_gt(a, p1, zero, Vec::select_gt(p1, a, zero, Vec::add(g, zero)));
-            if (k == Vec::width) {
-                Vec::store(d0 + c, v0);
-                Vec::store(d1 + c, v1);
-            } else {
-                Vec::store_n(d0 + c, v0, k);
-                Vec::store_n(d1 + c, v1, k);
-            }
+            Vec::store_k(d0 + c, Vec::select_gt(a, p0, zero, Vec::select_gt(p0, a, zero, g)), k);
+            Vec::store_k(d1 + c, Vec::select_gt(a, p1, zero, Vec::select_gt(p1, a, zero, g)), k);
         }
         for (std::size_t c = cols; c < w; ++c) d0[c] = d1[c] = 0.0f;
     }

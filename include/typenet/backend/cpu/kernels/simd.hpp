@@ -4,6 +4,7 @@
 // path), so kernel bodies are written once against Vec:
 //   Vec::width floats; zero(), set1(x), load(p), store(p, v),
 //   load_n(p, k) / store_n(p, v, k) for the first k < width lanes,
+//   load_k(p, k) / store_k(p, v, k) for k <= width,
 //   fmadd(a, b, c) = a*b + c (one rounding on the x86 paths), add, sub, mul,
 //   div, sqrt (each correctly rounded, as the scalar operation), max,
 //   sum(v) (horizontal), permute(v, perm(idx)) = lanes idx[0..width) of v
@@ -25,6 +26,12 @@ struct Vec {
     static Vec load_n(const float* p, int k) { return {_mm512_maskz_loadu_ps(mask(k), p)}; }
     static void store(float* p, Vec a) { _mm512_storeu_ps(p, a.v); }
     static void store_n(float* p, Vec a, int k) { _mm512_mask_storeu_ps(p, mask(k), a.v); }
+    // load_n / store_n, or the plain form when k is the full width (faster).
+    static Vec load_k(const float* p, int k) { return k == width ? load(p) : load_n(p, k); }
+    static void store_k(float* p, Vec a, int k) {
+        if (k == width) store(p, a);
+        else store_n(p, a, k);
+    }
     static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
     static Vec add(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
     static Vec mul(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
@@ -71,6 +78,12 @@ struct Vec {
     static Vec load_n(const float* p, int k) { return {_mm256_maskload_ps(p, mask(k))}; }
     static void store(float* p, Vec a) { _mm256_storeu_ps(p, a.v); }
     static void store_n(float* p, Vec a, int k) { _mm256_maskstore_ps(p, mask(k), a.v); }
+    // load_n / store_n, or the plain form when k is the full width (faster).
+    static Vec load_k(const float* p, int k) { return k == width ? load(p) : load_n(p, k); }
+    static void store_k(float* p, Vec a, int k) {
+        if (k == width) store(p, a);
+        else store_n(p, a, k);
+    }
     static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
     static Vec add(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
     static Vec mul(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
@@ -118,6 +131,12 @@ struct Vec {
     }
     static void store_n(float* p, Vec a, int k) {
         for (int i = 0; i < k; ++i) p[i] = a.v[i];
+    }
+    // load_n / store_n, or the plain form when k is the full width (the same here).
+    static Vec load_k(const float* p, int k) { return k == width ? load(p) : load_n(p, k); }
+    static void store_k(float* p, Vec a, int k) {
+        if (k == width) store(p, a);
+        else store_n(p, a, k);
     }
     static Vec fmadd(Vec a, Vec b, Vec c) {
         for (int i = 0; i < 4; ++i) c.v[i] += a.v[i] * b.v[i];

@@ -15,11 +15,6 @@ inline void for_vectors(std::size_t n, Step&& step) {
     if (i < n) step(i, int(n - i));
 }
 
-inline Vec load_k(const float* p, int k) { return k == Vec::width ? Vec::load(p) : Vec::load_n(p, k); }
-inline void store_k(float* p, Vec v, int k) {
-    if (k == Vec::width) Vec::store(p, v);
-    else Vec::store_n(p, v, k);
-}
 
 /// True when no value of x[0, n) is NaN or inf: x * 0 is 0 for a finite x
 /// and NaN otherwise, so the sum of those products is 0 exactly when all are
@@ -34,7 +29,7 @@ inline bool all_finite(const float* x, std::size_t n) {
         a2 = Vec::fmadd(Vec::load(x + i + 2 * Vec::width), zero, a2);
         a3 = Vec::fmadd(Vec::load(x + i + 3 * Vec::width), zero, a3);
     }
-    for_vectors(n - i, [&](std::size_t j, int k) { a0 = Vec::fmadd(load_k(x + i + j, k), zero, a0); });
+    for_vectors(n - i, [&](std::size_t j, int k) { a0 = Vec::fmadd(Vec::load_k(x + i + j, k), zero, a0); });
     const float s = Vec::sum(Vec::add(Vec::add(a0, a1), Vec::add(a2, a3)));
     return s == 0.0f;
 }
@@ -43,7 +38,7 @@ inline bool all_finite(const float* x, std::size_t n) {
 inline void sgd_update(float* w, const float* g, std::size_t n, float lr) {
     const Vec vlr = Vec::set1(lr);
     for_vectors(n, [&](std::size_t i, int k) {
-        store_k(w + i, Vec::sub(load_k(w + i, k), Vec::mul(vlr, load_k(g + i, k))), k);
+        Vec::store_k(w + i, Vec::sub(Vec::load_k(w + i, k), Vec::mul(vlr, Vec::load_k(g + i, k))), k);
     });
 }
 
@@ -52,11 +47,11 @@ inline void sgd_momentum_update(float* w, const float* g, float* v, std::size_t 
                                 bool nesterov) {
     const Vec vlr = Vec::set1(lr), vm = Vec::set1(momentum);
     for_vectors(n, [&](std::size_t i, int k) {
-        const Vec lr_g = Vec::mul(vlr, load_k(g + i, k));
-        const Vec V = Vec::sub(Vec::mul(vm, load_k(v + i, k)), lr_g);
-        store_k(v + i, V, k);
-        const Vec W = load_k(w + i, k);
-        store_k(w + i, nesterov ? Vec::add(W, Vec::sub(Vec::mul(vm, V), lr_g)) : Vec::add(W, V), k);
+        const Vec lr_g = Vec::mul(vlr, Vec::load_k(g + i, k));
+        const Vec V = Vec::sub(Vec::mul(vm, Vec::load_k(v + i, k)), lr_g);
+        Vec::store_k(v + i, V, k);
+        const Vec W = Vec::load_k(w + i, k);
+        Vec::store_k(w + i, nesterov ? Vec::add(W, Vec::sub(Vec::mul(vm, V), lr_g)) : Vec::add(W, V), k);
     });
 }
 
@@ -64,11 +59,11 @@ inline void sgd_momentum_update(float* w, const float* g, float* v, std::size_t 
 inline void rmsprop_update(float* w, const float* g, float* s, std::size_t n, float lr, float rho, float eps) {
     const Vec vlr = Vec::set1(lr), vrho = Vec::set1(rho), vkeep = Vec::set1(1.0f - rho), veps = Vec::set1(eps);
     for_vectors(n, [&](std::size_t i, int k) {
-        const Vec G = load_k(g + i, k);
-        const Vec S = Vec::add(Vec::mul(vrho, load_k(s + i, k)), Vec::mul(vkeep, Vec::mul(G, G)));
-        store_k(s + i, S, k);
+        const Vec G = Vec::load_k(g + i, k);
+        const Vec S = Vec::add(Vec::mul(vrho, Vec::load_k(s + i, k)), Vec::mul(vkeep, Vec::mul(G, G)));
+        Vec::store_k(s + i, S, k);
         const Vec step = Vec::div(Vec::mul(vlr, G), Vec::add(Vec::sqrt(S), veps));
-        store_k(w + i, Vec::sub(load_k(w + i, k), step), k);
+        Vec::store_k(w + i, Vec::sub(Vec::load_k(w + i, k), step), k);
     });
 }
 
@@ -79,12 +74,12 @@ inline void adam_update(float* w, const float* g, float* m, float* v, std::size_
     const Vec vlr = Vec::set1(lr), vb1 = Vec::set1(beta1), vk1 = Vec::set1(1.0f - beta1), vb2 = Vec::set1(beta2),
               vk2 = Vec::set1(1.0f - beta2), veps = Vec::set1(eps), vc1 = Vec::set1(c1), vc2 = Vec::set1(c2);
     for_vectors(n, [&](std::size_t i, int k) {
-        const Vec G = load_k(g + i, k);
-        const Vec M = Vec::add(Vec::mul(vb1, load_k(m + i, k)), Vec::mul(vk1, G));
-        const Vec V = Vec::add(Vec::mul(vb2, load_k(v + i, k)), Vec::mul(vk2, Vec::mul(G, G)));
-        store_k(m + i, M, k);
-        store_k(v + i, V, k);
+        const Vec G = Vec::load_k(g + i, k);
+        const Vec M = Vec::add(Vec::mul(vb1, Vec::load_k(m + i, k)), Vec::mul(vk1, G));
+        const Vec V = Vec::add(Vec::mul(vb2, Vec::load_k(v + i, k)), Vec::mul(vk2, Vec::mul(G, G)));
+        Vec::store_k(m + i, M, k);
+        Vec::store_k(v + i, V, k);
         const Vec step = Vec::div(Vec::mul(vlr, Vec::div(M, vc1)), Vec::add(Vec::sqrt(Vec::div(V, vc2)), veps));
-        store_k(w + i, Vec::sub(load_k(w + i, k), step), k);
+        Vec::store_k(w + i, Vec::sub(Vec::load_k(w + i, k), step), k);
     });
 }
