@@ -2,7 +2,8 @@ cmake_minimum_required(VERSION 3.25)
 # Checks that backend/cpu (*.hpp) and backend/cuda (*.cuh) hold the same
 # op-family files, so each family is found under the same name in both.
 # Each folder may also hold the files of its own machinery, listed here.
-set(cpu_own cpu isa thread_pool blas_info conv_direct)
+# conv_pool: the optional ConvPoolFusionOps, which only the CPU has so far.
+set(cpu_own cpu isa thread_pool blas_info conv_direct conv_pool)
 set(cuda_own cuda check conv_plan device launch)
 
 foreach(side cpu cuda)

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace tn = typenet;
@@ -106,6 +107,24 @@ void expect_fused_equals_unfused(std::size_t n) {
         return std::pair{out, m.gradients().to_host()};
     };
     const auto [y_fused, g_fused] = pass(true, dx_fused);
+    // The Conv2D's output, which the fused pooling may not have stored, is
+    // recomputed on request; a const Model cannot, and says so.
+    m.set_fusion(true);
+    m.forward(x.data(), n, true);
+    const std::size_t conv_size = n * Net::template layer<0>::output_shape::size;
+    constexpr bool pooled = tn::is_max_pool_layer<typename Net::template layer<2>>;  // Conv2D, ReLU, MaxPool2D
+    if (pooled && std::is_same_v<T, float> && m.backend().isa() != tn::CpuIsa::portable) {  // direct: not stored
+        EXPECT_THROW(std::as_const(m).layer_output(0), tn::ArgumentError);
+    }
+    const auto conv_fused = m.layer_output(0);
+    const std::vector<T> c_fused(conv_fused.data, conv_fused.data + conv_size);
+    EXPECT_NO_THROW(std::as_const(m).layer_output(1));
+    m.set_fusion(false);
+    m.forward(x.data(), n, true);
+    const auto relu_plain = m.layer_output(1);
+    for (std::size_t i = 0; i < conv_size; ++i) ASSERT_EQ(c_fused[i], relu_plain.data[i]) << "conv output " << i;
+    m.set_fusion(true);
+    m.forward(x.data(), n, true);
     // backward_from layer 1 (a ReLU; with the next layer a MaxPool2D, it is
     // the one whose backward fusion folds into the pooling's): it must run.
     using L1 = typename Net::template layer<1>;

@@ -411,6 +411,58 @@ TYPED_TEST(PoolOps, MaxPoolOverlappingWindowsAccumulate) {
     EXPECT_EQ(std::count(dx.begin(), dx.end(), T(0)), 24);
 }
 
+// ---- Conv2D + ReLU + MaxPool2D as one op ------------------------------------
+
+// conv2d_relu_maxpool_forward against conv2d_forward(relu) then
+// maxpool2d_forward, bit for bit: the fused direct path (stride 1, valid,
+// 2x2 pooling; odd outputs floor), and the shapes it hands to the two ops.
+TYPED_TEST(PoolOps, ConvReluMaxPoolEqualsTheTwoOps) {
+    using T = TypeParam;
+    struct Case {
+        size_t n, c_in, h, w, c_out, k, stride, pool;
+        Padding pad;
+    };
+    const Case cases[] = {
+        {1, 1, 28, 28, 32, 3, 1, 2, Padding::valid},   // the reference CNN's conv1: 26 -> 13
+        {3, 32, 13, 13, 17, 3, 1, 2, Padding::valid},  // 11 -> 5 (floor)
+        {63, 3, 7, 9, 5, 3, 1, 2, Padding::valid},     // 5x7 -> 2x3
+        {65, 2, 12, 10, 33, 5, 1, 2, Padding::valid},  // kernel 5
+        {3, 2, 9, 9, 4, 3, 2, 2, Padding::valid},      // stride 2: the two ops
+        {3, 2, 9, 9, 4, 3, 1, 2, Padding::same},       // padded: the two ops
+        {3, 2, 11, 11, 4, 3, 1, 3, Padding::valid},    // a 3x3 pooling: the two ops
+    };
+    for (const Cpu& be : {Cpu{1}, Cpu{3}})
+        for (const Case& c : cases) {
+            const auto g = make_conv2d_geometry(c.n, c.c_in, c.h, c.w, c.c_out, c.k, c.k, c.stride, c.stride, c.pad);
+            const auto pg = make_pool2d_geometry(c.n, c.c_out, g.out_h, g.out_w, c.pool, c.pool, c.pool, c.pool);
+            const std::string what = std::to_string(c.n) + "x" + std::to_string(c.c_in) + "x" + std::to_string(c.h) +
+                                     "x" + std::to_string(c.w) + " -> " + std::to_string(c.c_out) + ", " +
+                                     std::to_string(be.threads()) + " threads";
+            Rng rng(c.n * 7 + c.c_out);
+            const auto x = uniform<T>(rng, g.input_size()), w = uniform<T>(rng, g.weight_size()),
+                       b = uniform<T>(rng, g.c_out);
+            std::vector<T> ws(conv2d_workspace(be, g) + 1);
+            auto conv = poisoned<T>(g.output_size()), want = poisoned<T>(pg.output_size());
+            std::vector<std::int32_t> want_at(pg.output_size(), -7);
+            conv2d_forward(be, g, x.data(), w.data(), b.data(), conv.data(), ws.data(), true);
+            maxpool2d_forward(be, pg, conv.data(), want.data(), want_at.data());
+
+            auto conv2 = poisoned<T>(g.output_size()), y = poisoned<T>(pg.output_size() + 1);
+            std::vector<std::int32_t> at(pg.output_size() + 1, -7);
+            const bool stored = conv2d_relu_maxpool_forward(be, g, pg, x.data(), w.data(), b.data(), conv2.data(),
+                                                            y.data(), at.data(), ws.data());
+            y.pop_back(), at.pop_back();
+            EXPECT_TRUE(bitwise_equal(y, want)) << what;
+            EXPECT_EQ(at, want_at) << what;
+            if (stored) {
+                EXPECT_TRUE(bitwise_equal(conv2, conv)) << what;
+            }
+            const bool direct = std::is_same_v<T, float> && be.isa() != CpuIsa::portable && c.stride == 1 &&
+                                c.pad == Padding::valid && c.pool == 2;
+            EXPECT_EQ(stored, !direct) << what << ": the fused kernels should pool without storing";
+        }
+}
+
 // ---- Cpu::parallel_for -------------------------------------------------------
 
 // Pieces are claimed dynamically (four per thread at most), so a thread the

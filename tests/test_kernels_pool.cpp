@@ -10,10 +10,12 @@
 
 #include <typenet/backend/cpu/kernels/pool.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -71,15 +73,25 @@ TEST_P(PoolPath, ForwardMatchesTheDefinitionBitForBit) {
                 const auto x = pixels(h * w, static_cast<std::uint32_t>(h * 100 + w + nans), nans);
                 std::vector<float> y(out_h * out_w + 1, 7.0f), want(out_h * out_w);
                 std::vector<std::int32_t> at(out_h * out_w + 1, -7), want_at(out_h * out_w);
-                TYPENET_ISA_CALL(GetParam(), maxpool2x2_plane, x.data(), w, out_h, out_w, y.data(), at.data());
                 reference_forward(x.data(), w, out_h, out_w, want.data(), want_at.data());
-                for (std::size_t o = 0; o < out_h * out_w; ++o) {
-                    ASSERT_EQ(at[o], want_at[o]) << h << "x" << w << ", nans " << nans << ", output " << o;
-                    ASSERT_TRUE(same_bits(y[o], want[o])) << h << "x" << w << ", output " << o << ": " << y[o]
-                                                          << " vs " << want[o];
+                // Rows w apart, and 5 further apart with NaN between them (a
+                // convolution's wide output): the same values and plane indices.
+                const std::size_t stride = w + 5;
+                std::vector<float> wide(h * stride, std::numeric_limits<float>::quiet_NaN());
+                for (std::size_t r = 0; r < h; ++r) std::copy_n(x.data() + r * w, w, wide.data() + r * stride);
+                for (const auto& [src, step] : {std::pair<const float*, std::size_t>{x.data(), w}, {wide.data(), stride}}) {
+                    std::fill(y.begin(), y.end(), 7.0f);
+                    std::fill(at.begin(), at.end(), -7);
+                    TYPENET_ISA_CALL(GetParam(), maxpool2x2_plane, src, step, w, out_h, out_w, y.data(), at.data());
+                    for (std::size_t o = 0; o < out_h * out_w; ++o) {
+                        ASSERT_EQ(at[o], want_at[o]) << h << "x" << w << ", stride " << step << ", nans " << nans
+                                                     << ", output " << o;
+                        ASSERT_TRUE(same_bits(y[o], want[o])) << h << "x" << w << ", stride " << step << ", output "
+                                                              << o << ": " << y[o] << " vs " << want[o];
+                    }
+                    EXPECT_EQ(y.back(), 7.0f) << "wrote past the output, " << h << "x" << w;
+                    EXPECT_EQ(at.back(), -7) << "wrote past the argmax, " << h << "x" << w;
                 }
-                EXPECT_EQ(y.back(), 7.0f) << "wrote past the output, " << h << "x" << w;
-                EXPECT_EQ(at.back(), -7) << "wrote past the argmax, " << h << "x" << w;
             }
 }
 
@@ -111,7 +123,7 @@ TEST_P(PoolPath, ANanWinsOnlyWhenFirstInItsWindow) {
         x[first] = nan;
         float y = 0.0f;
         std::int32_t at = -1;
-        TYPENET_ISA_CALL(GetParam(), maxpool2x2_plane, x, 2, 1, 1, &y, &at);
+        TYPENET_ISA_CALL(GetParam(), maxpool2x2_plane, x, 2, 2, 1, 1, &y, &at);
         if (first == 0) {
             EXPECT_TRUE(std::isnan(y));
             EXPECT_EQ(at, 0);

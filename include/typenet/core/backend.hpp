@@ -93,6 +93,18 @@ concept PoolingOps =
         avgpool2d_backward(b, g, cp, p);
     };
 
+/// Optional: conv2d_relu_maxpool_forward(b, g, pg, x, w, bias, conv_y,
+/// pool_y, argmax, workspace) overwrites pool_y and argmax with
+/// maxpool2d_forward(pg, max(0, conv2d_forward(g, ...))), bit for bit, and
+/// returns whether conv_y holds the ReLU's output too (it may skip storing
+/// it). Model runs Conv2D, ReLU, MaxPool2D as this one op in training where
+/// the backend has it; other backends run the three layers.
+template <class B, class T = float>
+concept ConvPoolFusionOps = BackendObject<B> && requires(B& b, T* p, const T* cp, std::int32_t* ip,
+                                                         const Conv2dGeometry& g, const Pool2dGeometry& pg) {
+    { conv2d_relu_maxpool_forward(b, g, pg, cp, cp, cp, p, p, ip, p) } -> std::convertible_to<bool>;
+};
+
 /// Batch normalisation over (n, channels, spatial): training forward
 /// overwrites y and updates the running statistics in place; inference
 /// forward overwrites y; backward overwrites dx, dgamma and dbeta.

@@ -5,6 +5,7 @@
 // stride)).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "../core/conv_geometry.hpp"
@@ -68,6 +69,16 @@ struct Conv2DRect {
         static void forward(LayerIo<T, B>& io) {
             conv2d_forward(io.be, geometry(io.n), io.x, io.w, io.w + Filters * C * KH * KW, io.y, io.workspace,
                            io.fuse_relu);
+        }
+        /// Model's fusion of this layer, the ReLU after it and a MaxPool2D
+        /// after that (pg, writing pool_y and argmax). Returns whether io.y
+        /// holds this layer's (ReLU'd) output too (ConvPoolFusionOps).
+        static constexpr bool fuses_relu_maxpool = true;
+        template <class T, ConvPoolFusionOps<T> B>
+        static bool forward_relu_maxpool(LayerIo<T, B>& io, const Pool2dGeometry& pg, T* pool_y,
+                                         std::int32_t* argmax) {
+            return conv2d_relu_maxpool_forward(io.be, geometry(io.n), pg, io.x, io.w, io.w + Filters * C * KH * KW,
+                                               io.y, pool_y, argmax, io.workspace);
         }
         template <class T, ConvolutionOps<T> B>
         static void backward(LayerIo<T, B>& io) {

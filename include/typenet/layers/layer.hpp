@@ -101,6 +101,11 @@ template <class BL>
 inline constexpr bool is_relu_layer = requires { requires BL::is_relu; };
 template <class BL>
 inline constexpr bool folds_relu_backward = requires { requires BL::folds_relu_backward; };
+/// BL::fuses_relu_maxpool (Conv2D: forward_relu_maxpool) and BL::is_max_pool (MaxPool2D).
+template <class BL>
+inline constexpr bool fuses_relu_maxpool = requires { requires BL::fuses_relu_maxpool; };
+template <class BL>
+inline constexpr bool is_max_pool_layer = requires { requires BL::is_max_pool; };
 
 /// Helper base for bound layers: no parameters, buffers, scratch or workspace.
 template <class In, class Out>

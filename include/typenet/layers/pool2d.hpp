@@ -36,6 +36,7 @@ struct Pool2D {
         }
         static constexpr OpFamily ops = OpFamily::pooling;
         static constexpr bool folds_relu_backward = (K == Kind::max);  // honours io.relu_mask
+        static constexpr bool is_max_pool = (K == Kind::max);          // a Conv2D + ReLU before it may pool for it
         static constexpr Pool2dGeometry geometry(std::size_t n) {
             return make_pool2d_geometry(n, C, H, W, Size, Size, Stride, Stride);
         }

@@ -170,14 +170,25 @@ public:
         n_ = n;
         training_ = training;
         fused_ = training && fusion_;
+        pending_.fill(false);
         for_each_layer([&]<std::size_t I, class BL>() {
             if (BL::passes_through(training) || (absorbed<I> && fused_)) {
                 out_[I] = layer_input<I>();
                 return;
             }
             out_[I] = act_[I].data();
+            if constexpr (pooled_by_conv<I>)
+                if (fused_) return;  // the Conv2D two layers back wrote it
             auto io = make_io<I, BL>();
             io.fuse_relu = fuses_next<I> && fused_;
+            if constexpr (fuses_pool<I>)
+                if (fused_) {
+                    using PL = layer<I + 2>;
+                    auto pool = make_io<I + 2, PL>();
+                    if (!BL::forward_relu_maxpool(io, PL::geometry(n_), pool.y, pool.index_scratch))
+                        pending_[I] = pending_[I + 1] = true;  // its (and its ReLU's) output not stored
+                    return;
+                }
             BL::forward(io);
         });
         return out_[layer_count - 1];
@@ -196,9 +207,8 @@ public:
     /// layers 0..layer_index, as backward does for all layers.
     void backward_from(std::size_t layer_index, const T* d_layer_output, T* dinput = nullptr) {
         TYPENET_ASSERT(input_ != nullptr);
-        if (layer_index >= layer_count)  // not require(): no message string built on the training path
-            throw ArgumentError("Model::backward_from: layer " + std::to_string(layer_index) +
-                                " does not exist (the network has " + std::to_string(layer_count) + " layers)");
+        check_layer(layer_index, "backward_from");
+        restore_output(layer_index);  // a ReLU's backward reads its output
         const T* dy = d_layer_output;
         for_each_layer_reverse([&]<std::size_t I, class BL>() {
             if constexpr (I > 0)  // (I = 0 is never skipped; nvcc warns on `0 > unsigned`)
@@ -225,20 +235,36 @@ public:
     }
 
     /// Layer fusion (default on): in training passes, a Conv2D or Dense
-    /// followed by ReLU runs as one op (the ReLU in the product's store), and
-    /// a MaxPool2D after a ReLU does the ReLU's backward in its own (only
-    /// where a gradient arrives). Inference forwards never fuse, so
-    /// layer_output(i) after one is each layer's own output. Turning it off
-    /// gives the layer-by-layer reference, bit-identical by construction.
+    /// followed by ReLU runs as one op (the ReLU in the product's store); a
+    /// Conv2D, ReLU, MaxPool2D runs as one op where the backend has it
+    /// (ConvPoolFusionOps: the CPU pools each image's output while it is in
+    /// cache and may not store the convolution's); and a MaxPool2D after a
+    /// ReLU does the ReLU's backward in its own (only where a gradient
+    /// arrives). Inference forwards never fuse, so layer_output(i) after one
+    /// is each layer's own output. Turning it off gives the layer-by-layer
+    /// reference, bit-identical by construction.
     void set_fusion(bool on) { fusion_ = on; }
     bool fusion() const { return fusion_; }
 
     /// Output of layer i of the last forward, (n, layer output...). After a
     /// training forward with fusion on, a layer whose ReLU was fused into it
-    /// shows the ReLU's output.
+    /// shows the ReLU's output; one whose output the fused pooling did not
+    /// store is recomputed here (bit for bit, from the last forward's input,
+    /// which must still be valid).
+    TensorView<const T, device> layer_output(std::size_t i) {
+        check_layer(i, "layer_output");
+        restore_output(i);
+        return std::as_const(*this).layer_output(i);
+    }
+    /// As above, on a const Model: it cannot recompute, so a layer output a
+    /// fused pooling did not store is an error here.
     TensorView<const T, device> layer_output(std::size_t i) const {
-        detail::require(i < layer_count, "Model::layer_output: layer " + std::to_string(i) + " does not exist (the network has " +
-                                              std::to_string(layer_count) + " layers)");
+        check_layer(i, "layer_output");
+        if (pending_[i])
+            throw ArgumentError("Model::layer_output: layer " + std::to_string(i) +
+                                "'s output was fused away in the last training forward (Conv2D, ReLU, MaxPool2D as "
+                                "one op); call layer_output on a non-const Model, which recomputes it, or use "
+                                "set_fusion(false)");
         Dims d = act_[i].dims();
         d[0] = n_;
         return {out_[i], d};
@@ -309,6 +335,22 @@ private:
         else return false;
     }();
 
+    // Layer I (a Conv2D) also runs the ReLU at I + 1 and the MaxPool2D at
+    // I + 2 when the backend has the op (fuses_pool); that pooling then
+    // does nothing in forward (pooled_by_conv).
+    template <std::size_t I>
+    static constexpr bool fuses_pool = [] {
+        if constexpr (I + 2 < layer_count)
+            return fuses_next<I> && fuses_relu_maxpool<layer<I>> && is_max_pool_layer<layer<I + 2>> &&
+                   ConvPoolFusionOps<B, T>;
+        else return false;
+    }();
+    template <std::size_t I>
+    static constexpr bool pooled_by_conv = [] {
+        if constexpr (I > 1) return fuses_pool<I - 2>;
+        else return false;
+    }();
+
     template <std::size_t I>
     static constexpr bool folded = [] {
         if constexpr (I + 1 < layer_count) return is_relu_layer<layer<I>> && folds_relu_backward<layer<I + 1>>;
@@ -319,6 +361,29 @@ private:
         if constexpr (I > 0) return folded<I - 1>;
         else return false;
     }();
+
+    // (Not require(): backward_from is on the training path, no message built there.)
+    void check_layer(std::size_t i, const char* what) const {
+        if (i >= layer_count)
+            throw ArgumentError(std::string("Model::") + what + ": layer " + std::to_string(i) +
+                                " does not exist (the network has " + std::to_string(layer_count) + " layers)");
+    }
+
+    // Recomputes the output of layer i if the last forward's fused pooling
+    // did not store it (layer i is that Conv2D or its ReLU): the same op
+    // as the unfused forward, so the same values.
+    void restore_output(std::size_t i) {
+        if (!pending_[i]) return;
+        for_each_layer([&]<std::size_t I, class BL>() {
+            if constexpr (fuses_pool<I>)
+                if ((i == I || i == I + 1) && pending_[I]) {
+                    auto io = make_io<I, BL>();
+                    io.fuse_relu = true;
+                    BL::forward(io);
+                    pending_[I] = pending_[I + 1] = false;
+                }
+        });
+    }
 
     template <std::size_t I>
     const T* layer_input() const {
@@ -373,6 +438,7 @@ private:
     std::size_t n_ = 0, capacity_ = 0;
     bool training_ = false;
     bool fusion_ = true, fused_ = false;  // fused_: the last forward fused (see set_fusion)
+    std::array<bool, layer_count> pending_{};  // output not stored by the last forward (restore_output)
 };
 
 }  // namespace typenet

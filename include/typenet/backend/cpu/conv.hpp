@@ -174,6 +174,10 @@ inline bool conv2d_direct_supported(const Conv2dGeometry& g);
 inline std::size_t conv2d_direct_workspace(const Cpu& be, const Conv2dGeometry& g);
 inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const float* x, const float* w,
                                   const float* bias, bool relu, float* y, float* workspace);
+inline bool conv2d_direct_pool_supported(const Conv2dGeometry& g, const Pool2dGeometry& pg);
+inline void conv2d_direct_forward_maxpool2x2(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg,
+                                             const float* x, const float* w, const float* bias, bool relu,
+                                             float* pool_y, std::int32_t* argmax, float* workspace);
 inline void conv2d_direct_backward_data(const Cpu& be, const Conv2dGeometry& g, const float* dy, const float* w,
                                         float* dx, float* workspace);
 inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g, const float* x, const float* dy,

@@ -29,6 +29,7 @@
 #include <atomic>
 #include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <string>
@@ -37,6 +38,7 @@
 #include "../../core/error.hpp"
 #include "cpu.hpp"
 #include "kernels/conv_direct.hpp"
+#include "kernels/pool.hpp"
 
 namespace typenet {
 
@@ -83,8 +85,9 @@ struct ConvDirectPlan {
     std::size_t partial;   // backward-filter: one chunk's dw^T (Kf, co_pad) and db (co_pad)
     bool few_taps;         // backward-filter: the wide-position kernel (Kf < conv_bwf_transpose_min_taps)
     std::size_t w_chunk, w_chunks, w_block, w_partial, w_rows;  // its chunks, L1 blocks, partials, rows
+    std::size_t wide_out;  // forward + pooling: one image's wide output (C_out planes of Pw), per thread
     // workspace floats of each op
-    std::size_t ws_forward, ws_backward_data, ws_backward_filter;
+    std::size_t ws_forward, ws_forward_pool, ws_backward_data, ws_backward_filter;
 };
 
 inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
@@ -119,6 +122,8 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.w_partial = conv_round16(g.c_out * p.Kf + g.c_out);
     p.w_rows = conv_ceil_div(g.c_out, std::size_t(p.tile.bww_rows)) * std::size_t(p.tile.bww_rows);
     p.ws_forward = p.packed_f + conv_round16(p.Kf) + p.x_last;
+    p.wide_out = conv_round16(g.c_out * p.Pw);
+    p.ws_forward_pool = p.ws_forward + p.threads * p.wide_out;
     p.ws_backward_data = p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) +
                          p.threads * conv_round16(p.group * g.c_out * p.Pw);
     p.ws_backward_filter = p.few_taps ? conv_round16(p.Kf) + p.x_last + p.w_chunks * p.w_partial +
@@ -210,6 +215,20 @@ inline const float* conv_last_image(const Conv2dGeometry& g, const ConvDirectPla
     return at;
 }
 
+// The forward's A side in the workspace: packed weights, tap offsets, and
+// (x_last) the padded copy of the last image; rows of the tile's output
+// are dst_stride floats apart.
+inline cpu_kernels::ConvGemm conv_forward_setup(const Conv2dGeometry& g, const ConvDirectPlan& p, const float* x,
+                                               const float* w, const float* bias, bool relu, std::size_t dst_stride,
+                                               float* workspace, const float*& x_last) {
+    float* packed = workspace;
+    conv_pack(g.c_out, p.Kf, std::size_t(p.tile.rows), packed,
+              [&](std::size_t co, std::size_t k) { return w[co * p.Kf + k]; });
+    const int* off = conv_forward_offsets(g, p, workspace + p.packed_f);
+    x_last = conv_last_image(g, p, x, workspace + p.packed_f + conv_round16(p.Kf));
+    return {packed, off, int(p.Kf), g.c_out, dst_stride, bias, relu, nullptr, nullptr};
+}
+
 // Backward-filter with few taps: vectors along wide positions, horizontal sums.
 inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p,
                                           const float* x, const float* dy, float* dw, float* db, float* workspace) {
@@ -272,12 +291,12 @@ inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g
 
 }  // namespace cpu_detail
 
-/// Scratch floats that conv2d_direct_forward, _backward_data and
-/// _backward_filter need for g on backend be (its path and thread count).
+/// Scratch floats that conv2d_direct_forward, _forward_maxpool2x2,
+/// _backward_data and _backward_filter need for g on backend be (its path and thread count).
 /// Allocate once, reuse; the ops allocate nothing.
 inline std::size_t conv2d_direct_workspace(const Cpu& be, const Conv2dGeometry& g) {
     const auto p = cpu_detail::conv_direct_plan(be, g);
-    return std::max({p.ws_forward, p.ws_backward_data, p.ws_backward_filter});
+    return std::max({p.ws_forward_pool, p.ws_backward_data, p.ws_backward_filter});
 }
 
 /// y = conv(x, w) + bias, then max(0, y) when relu. x (N,C_in,H,W),
@@ -289,12 +308,8 @@ inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const 
     conv_direct_check(g, "conv2d_direct_forward");
     if (g.n == 0) return;
     const ConvDirectPlan p = conv_direct_plan(be, g);
-    const auto mr = std::size_t(p.tile.rows);
-    float* packed = workspace;
-    conv_pack(g.c_out, p.Kf, mr, packed, [&](std::size_t co, std::size_t k) { return w[co * p.Kf + k]; });
-    const int* off = conv_forward_offsets(g, p, workspace + p.packed_f);
-    const float* x_last = conv_last_image(g, p, x, workspace + p.packed_f + conv_round16(p.Kf));
-    const cpu_kernels::ConvGemm a{packed, off, int(p.Kf), g.c_out, p.P, bias, relu, nullptr, nullptr};
+    const float* x_last = nullptr;
+    const cpu_kernels::ConvGemm a = conv_forward_setup(g, p, x, w, bias, relu, p.P, workspace, x_last);
 
     // Items: runs of whole column batches over all images' pixel vectors.
     const std::size_t columns = g.n * p.vpf, batch = conv_column_batch;
@@ -327,6 +342,56 @@ inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const 
                 cl.dst = y + image * y_image + first;
             }
             TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
+        }
+    });
+}
+
+/// Whether conv2d_direct_forward_maxpool2x2 fuses geometry g's convolution
+/// with the pooling pg (2x2, stride 2, over exactly that convolution's output).
+inline bool conv2d_direct_pool_supported(const Conv2dGeometry& g, const Pool2dGeometry& pg) {
+    return conv2d_direct_supported(g) && pg.kh == 2 && pg.kw == 2 && pg.stride_h == 2 && pg.stride_w == 2 &&
+           pg.n == g.n && pg.c == g.c_out && pg.h == g.out_h && pg.w == g.out_w && pg.h * pg.w < (std::size_t{1} << 24);
+}
+
+/// conv2d_direct_forward, then 2x2 stride-2 max pooling of its output pg:
+/// pool_y and argmax (N,C_out,OUT_H/2,OUT_W/2) as maxpool2d_forward gives
+/// them (argmax indexes the convolution's output plane), bit for bit. The
+/// convolution's output is never stored: each image's is pooled from
+/// per-thread scratch while it is in cache, saving its write and re-read.
+inline void conv2d_direct_forward_maxpool2x2(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg,
+                                             const float* x, const float* w, const float* bias, bool relu,
+                                             float* pool_y, std::int32_t* argmax, float* workspace) {
+    using namespace cpu_detail;
+    conv_direct_check(g, "conv2d_direct_forward_maxpool2x2");
+    if (!conv2d_direct_pool_supported(g, pg))
+        throw ArgumentError("typenet: conv2d_direct_forward_maxpool2x2: the pooling must be 2x2 with stride 2 over "
+                            "the convolution's output (see conv2d_direct_pool_supported)");
+    if (g.n == 0) return;
+    const ConvDirectPlan p = conv_direct_plan(be, g);
+    const float* x_last = nullptr;
+    // Tile rows (output channels) are wide planes of Pw floats in the scratch.
+    const cpu_kernels::ConvGemm a = conv_forward_setup(g, p, x, w, bias, relu, p.Pw, workspace, x_last);
+    float* scratch = workspace + p.ws_forward;
+    const std::size_t x_image = g.c_in * p.HW, PP = pg.out_h * pg.out_w;
+    conv_run_items(be, g.n, [&](std::size_t t, std::size_t image, bool) {
+        float* out = scratch + t * p.wide_out;
+        const float* src = image + 1 == g.n ? x_last : x + image * x_image;
+        cpu_kernels::ConvColumn col[conv_column_batch]{};  // idx unused (no gather) but read
+        for (std::size_t v0 = 0; v0 < p.vpf; v0 += conv_column_batch) {
+            const int count = int(std::min<std::size_t>(conv_column_batch, p.vpf - v0));
+            for (int j = 0; j < count; ++j) {
+                const std::size_t at = (v0 + std::size_t(j)) * p.V;
+                col[j].src = src + at;
+                col[j].dst = out + at;
+                col[j].count = int(p.V);  // every lane: junk columns land in the scratch, unread
+                col[j].gather = false;
+            }
+            TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
+        }
+        for (std::size_t co = 0; co < g.c_out; ++co) {
+            const std::size_t plane = image * g.c_out + co;
+            TYPENET_ISA_CALL(be.isa(), maxpool2x2_plane, out + co * p.Pw, g.w, g.out_w, pg.out_h, pg.out_w,
+                             pool_y + plane * PP, argmax + plane * PP);
         }
     });
 }

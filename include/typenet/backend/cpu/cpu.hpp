@@ -140,6 +140,7 @@ void with_stride(std::size_t stride, F&& f) {
 #include "batch.hpp"
 #include "batchnorm.hpp"
 #include "conv.hpp"
+#include "conv_pool.hpp"
 #include "dropout.hpp"
 #include "elementwise.hpp"
 #include "gemm.hpp"

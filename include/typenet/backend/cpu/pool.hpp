@@ -80,7 +80,7 @@ void maxpool2d_forward(const Cpu& be, const Pool2dGeometry& g, const T* x, T* y,
         if (cpu_detail::maxpool2x2_vectorised(g)) {
             cpu_detail::parallel_items(be, g.n * g.c, g.h * g.w, [&](std::size_t begin, std::size_t end) {
                 for (std::size_t plane = begin; plane < end; ++plane)
-                    TYPENET_ISA_CALL(be.isa(), maxpool2x2_plane, x + plane * g.h * g.w, g.w, g.out_h, g.out_w,
+                    TYPENET_ISA_CALL(be.isa(), maxpool2x2_plane, x + plane * g.h * g.w, g.w, g.w, g.out_h, g.out_w,
                                      y + plane * P, argmax + plane * P);
             });
             return;

@@ -1,7 +1,7 @@
 // typenet/backend/cpu/kernels/pool.hpp - 2x2 stride-2 max pooling of float
 // planes, per kernel path.
 //
-//   cpu_kernels::<path>::maxpool2x2_plane(x, w, out_h, out_w, y, argmax)
+//   cpu_kernels::<path>::maxpool2x2_plane(x, stride, w, out_h, out_w, y, argmax)
 //   cpu_kernels::<path>::maxpool2x2_backward_plane(dy, argmax, relu_y, h, w, out_h, out_w, dx)
 // on the calling thread, one (H,W) plane each; call them with
 // TYPENET_ISA_CALL. Same results as the scalar loops in pool.hpp (ties to

@@ -30,16 +30,17 @@ struct PoolLanes {
 
 /// y[oh][ow] = the maximum of x's window (2oh..2oh+1, 2ow..2ow+1), argmax its
 /// index row * w + col in the plane; the last row / column of an odd h / w
-/// is in no window (floor).
-inline void maxpool2x2_plane(const float* x, std::size_t w, std::size_t out_h, std::size_t out_w, float* y,
-                             std::int32_t* argmax) {
+/// is in no window (floor). Rows are `stride` floats apart in x (w for a
+/// packed plane; more when the plane is a convolution's wide output).
+inline void maxpool2x2_plane(const float* x, std::size_t stride, std::size_t w, std::size_t out_h,
+                             std::size_t out_w, float* y, std::int32_t* argmax) {
     const PoolLanes L;
     constexpr std::size_t half = Vec::width / 2;
     const Vec one = Vec::set1(1.0f), row = Vec::set1(static_cast<float>(w)), row1 = Vec::add(row, one);
     const Vec two_j = Vec::add(L.iota, L.iota);
     for (std::size_t oh = 0; oh < out_h; ++oh) {
-        const float* r0 = x + 2 * oh * w;
-        const float* r1 = r0 + w;
+        const float* r0 = x + 2 * oh * stride;
+        const float* r1 = r0 + stride;
         for (std::size_t o = 0; o < out_w; o += half) {
             const int k = static_cast<int>(out_w - o < half ? out_w - o : half);
             const Vec a = Vec::load_k(r0 + 2 * o, 2 * k), b = Vec::load_k(r1 + 2 * o, 2 * k);

@@ -1,0 +1,33 @@
+// typenet/backend/cpu/conv_pool.hpp - a convolution, its ReLU and a 2x2 max
+// pooling as one op on the CPU (what Model runs for Conv2D, ReLU, MaxPool2D<2>
+// in training; see core/backend.hpp, ConvPoolFusionOps).
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "conv.hpp"
+#include "pool.hpp"
+
+namespace typenet {
+
+/// pool_y, argmax = maxpool2d_forward(pg, max(0, conv2d_forward(g, x, w, bias))),
+/// bit for bit. Returns whether conv_y (N,C_out,OUT_H,OUT_W) now holds the
+/// ReLU's output: false when the float direct kernels pooled each image's
+/// output in cache without storing it; true for the other shapes and double,
+/// which run the two ops through conv_y. workspace: conv2d_workspace(be, g).
+template <class T>
+bool conv2d_relu_maxpool_forward(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg, const T* x,
+                                 const T* w, const T* bias, T* conv_y, T* pool_y, std::int32_t* argmax,
+                                 T* workspace) {
+    if constexpr (std::is_same_v<T, float>)
+        if (cpu_detail::use_direct_conv(be, g) && conv2d_direct_pool_supported(g, pg)) {
+            conv2d_direct_forward_maxpool2x2(be, g, pg, x, w, bias, true, pool_y, argmax, workspace);
+            return false;
+        }
+    conv2d_forward(be, g, x, w, bias, conv_y, workspace, true);
+    maxpool2d_forward(be, pg, conv_y, pool_y, argmax);
+    return true;
+}
+
+}  // namespace typenet
