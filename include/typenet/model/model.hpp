@@ -260,7 +260,7 @@ public:
     /// fused pooling did not store is an error here.
     TensorView<const T, device> layer_output(std::size_t i) const {
         check_layer(i, "layer_output");
-        if (pending_[i])
+        if (i < layer_count && pending_[i])
             throw ArgumentError("Model::layer_output: layer " + std::to_string(i) +
                                 "'s output was fused away in the last training forward (Conv2D, ReLU, MaxPool2D as "
                                 "one op); call layer_output on a non-const Model, which recomputes it, or use "
@@ -373,7 +373,7 @@ private:
     // did not store it (layer i is that Conv2D or its ReLU): the same op
     // as the unfused forward, so the same values.
     void restore_output(std::size_t i) {
-        if (!pending_[i]) return;
+        if (i >= layer_count || !pending_[i]) return;  // (the bound again: GCC's -Warray-bounds cannot see check_layer's)
         for_each_layer([&]<std::size_t I, class BL>() {
             if constexpr (fuses_pool<I>)
                 if ((i == I || i == I + 1) && pending_[I]) {
