@@ -186,7 +186,7 @@ public:
                     using PL = layer<I + 2>;
                     auto pool = make_io<I + 2, PL>();
                     if (!BL::forward_relu_maxpool(io, PL::geometry(n_), pool.y, pool.index_scratch))
-                        pending_[I] = pending_[I + 1] = true;  // its (and its ReLU's) output not stored
+                        pending_[I] = true;  // its output (its ReLU's too: see pending) not stored
                     return;
                 }
             BL::forward(io);
@@ -260,7 +260,7 @@ public:
     /// fused pooling did not store is an error here.
     TensorView<const T, device> layer_output(std::size_t i) const {
         check_layer(i, "layer_output");
-        if (i < layer_count && pending_[i])
+        if (pending(i))
             throw ArgumentError("Model::layer_output: layer " + std::to_string(i) +
                                 "'s output was fused away in the last training forward (Conv2D, ReLU, MaxPool2D as "
                                 "one op); call layer_output on a non-const Model, which recomputes it, or use "
@@ -351,6 +351,17 @@ private:
         else return false;
     }();
 
+    // Whether layer i's output was not stored by the last forward. A fused
+    // pooling's ReLU hands on its Conv2D's buffer, so it has the Conv2D's flag.
+    // (The bound is check_layer's again: GCC's -Warray-bounds cannot see that it throws.)
+    bool pending(std::size_t i) const {
+        static constexpr auto relu_of_pool_fusion = []<std::size_t... I>(std::index_sequence<I...>) {
+            return std::array<bool, layer_count>{pooled_by_conv<I + 1>...};
+        }(std::make_index_sequence<layer_count>{});
+        if (i >= layer_count) return false;
+        return relu_of_pool_fusion[i] ? pending_[i - 1] : pending_[i];
+    }
+
     template <std::size_t I>
     static constexpr bool folded = [] {
         if constexpr (I + 1 < layer_count) return is_relu_layer<layer<I>> && folds_relu_backward<layer<I + 1>>;
@@ -373,14 +384,14 @@ private:
     // did not store it (layer i is that Conv2D or its ReLU): the same op
     // as the unfused forward, so the same values.
     void restore_output(std::size_t i) {
-        if (i >= layer_count || !pending_[i]) return;  // (the bound again: GCC's -Warray-bounds cannot see check_layer's)
+        if (!pending(i)) return;
         for_each_layer([&]<std::size_t I, class BL>() {
             if constexpr (fuses_pool<I>)
                 if ((i == I || i == I + 1) && pending_[I]) {
                     auto io = make_io<I, BL>();
                     io.fuse_relu = true;
                     BL::forward(io);
-                    pending_[I] = pending_[I + 1] = false;
+                    pending_[I] = false;
                 }
         });
     }
@@ -438,7 +449,7 @@ private:
     std::size_t n_ = 0, capacity_ = 0;
     bool training_ = false;
     bool fusion_ = true, fused_ = false;  // fused_: the last forward fused (see set_fusion)
-    std::array<bool, layer_count> pending_{};  // output not stored by the last forward (restore_output)
+    std::array<bool, layer_count> pending_{};  // set at fused Conv2Ds only; read through pending()
 };
 
 }  // namespace typenet

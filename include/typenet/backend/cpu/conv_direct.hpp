@@ -56,6 +56,10 @@ inline bool conv2d_direct_supported(const Conv2dGeometry& g) {
 
 namespace cpu_detail {
 
+// pool.hpp's window test, declared here for the same reason conv.hpp declares
+// the direct ops: pool.hpp and this header reach each other through cpu.hpp.
+inline bool maxpool2x2_vectorised(const Pool2dGeometry& g);
+
 constexpr std::size_t conv_round16(std::size_t v) { return (v + 15) / 16 * 16; }
 constexpr std::size_t conv_ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
@@ -216,17 +220,21 @@ inline const float* conv_last_image(const Conv2dGeometry& g, const ConvDirectPla
 }
 
 // The forward's A side in the workspace: packed weights, tap offsets, and
-// (x_last) the padded copy of the last image; rows of the tile's output
-// are dst_stride floats apart.
-inline cpu_kernels::ConvGemm conv_forward_setup(const Conv2dGeometry& g, const ConvDirectPlan& p, const float* x,
-                                               const float* w, const float* bias, bool relu, std::size_t dst_stride,
-                                               float* workspace, const float*& x_last) {
+// the padded copy of the last image; rows of the tile's output are
+// dst_stride floats apart.
+struct ConvForwardSetup {
+    cpu_kernels::ConvGemm a;
+    const float* x_last;  // stands in for x's last image
+};
+inline ConvForwardSetup conv_forward_setup(const Conv2dGeometry& g, const ConvDirectPlan& p, const float* x,
+                                           const float* w, const float* bias, bool relu, std::size_t dst_stride,
+                                           float* workspace) {
     float* packed = workspace;
     conv_pack(g.c_out, p.Kf, std::size_t(p.tile.rows), packed,
               [&](std::size_t co, std::size_t k) { return w[co * p.Kf + k]; });
     const int* off = conv_forward_offsets(g, p, workspace + p.packed_f);
-    x_last = conv_last_image(g, p, x, workspace + p.packed_f + conv_round16(p.Kf));
-    return {packed, off, int(p.Kf), g.c_out, dst_stride, bias, relu, nullptr, nullptr};
+    return {{packed, off, int(p.Kf), g.c_out, dst_stride, bias, relu, nullptr, nullptr},
+            conv_last_image(g, p, x, workspace + p.packed_f + conv_round16(p.Kf))};
 }
 
 // Backward-filter with few taps: vectors along wide positions, horizontal sums.
@@ -308,8 +316,9 @@ inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const 
     conv_direct_check(g, "conv2d_direct_forward");
     if (g.n == 0) return;
     const ConvDirectPlan p = conv_direct_plan(be, g);
-    const float* x_last = nullptr;
-    const cpu_kernels::ConvGemm a = conv_forward_setup(g, p, x, w, bias, relu, p.P, workspace, x_last);
+    const ConvForwardSetup setup = conv_forward_setup(g, p, x, w, bias, relu, p.P, workspace);
+    const cpu_kernels::ConvGemm& a = setup.a;
+    const float* x_last = setup.x_last;
 
     // Items: runs of whole column batches over all images' pixel vectors.
     const std::size_t columns = g.n * p.vpf, batch = conv_column_batch;
@@ -349,8 +358,8 @@ inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const 
 /// Whether conv2d_direct_forward_maxpool2x2 fuses geometry g's convolution
 /// with the pooling pg (2x2, stride 2, over exactly that convolution's output).
 inline bool conv2d_direct_pool_supported(const Conv2dGeometry& g, const Pool2dGeometry& pg) {
-    return conv2d_direct_supported(g) && pg.kh == 2 && pg.kw == 2 && pg.stride_h == 2 && pg.stride_w == 2 &&
-           pg.n == g.n && pg.c == g.c_out && pg.h == g.out_h && pg.w == g.out_w && pg.h * pg.w < (std::size_t{1} << 24);
+    return conv2d_direct_supported(g) && cpu_detail::maxpool2x2_vectorised(pg) && pg.n == g.n && pg.c == g.c_out &&
+           pg.h == g.out_h && pg.w == g.out_w;
 }
 
 /// conv2d_direct_forward, then 2x2 stride-2 max pooling of its output pg:
@@ -368,9 +377,10 @@ inline void conv2d_direct_forward_maxpool2x2(const Cpu& be, const Conv2dGeometry
                             "the convolution's output (see conv2d_direct_pool_supported)");
     if (g.n == 0) return;
     const ConvDirectPlan p = conv_direct_plan(be, g);
-    const float* x_last = nullptr;
     // Tile rows (output channels) are wide planes of Pw floats in the scratch.
-    const cpu_kernels::ConvGemm a = conv_forward_setup(g, p, x, w, bias, relu, p.Pw, workspace, x_last);
+    const ConvForwardSetup setup = conv_forward_setup(g, p, x, w, bias, relu, p.Pw, workspace);
+    const cpu_kernels::ConvGemm& a = setup.a;
+    const float* x_last = setup.x_last;
     float* scratch = workspace + p.ws_forward;
     const std::size_t x_image = g.c_in * p.HW, PP = pg.out_h * pg.out_w;
     conv_run_items(be, g.n, [&](std::size_t t, std::size_t image, bool) {
