@@ -5,23 +5,31 @@
 // (im2col copies, where that route runs, are not counted); %peak is of the
 // measured FMA throughput of the kernel path (bench_common.hpp). fit skips
 // bwd_data for the first convolution (no input gradient is needed there).
+// conv1 and conv2 are followed by ReLU and 2x2 max pooling, so in training
+// their forward is conv/fwd_relu_pool (the fused op, where the backend has
+// it); its FLOPs are the convolution's alone.
 #include "bench_common.hpp"
+
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
 
 namespace {
 
 using namespace bench;
 
+// (1,28,28)->(32,26,26), (32,13,13)->(64,11,11), (64,5,5)->(64,3,3): valid padding, stride 1.
 struct ConvShape {
     const char* layer;
     std::size_t c_in, h, w, c_out, k;
+    bool pooled;  // a ReLU and a 2x2 max pooling follow in the CNN
 };
-
-// (1,28,28)->(32,26,26), (32,13,13)->(64,11,11), (64,5,5)->(64,3,3): valid padding, stride 1.
-constexpr ConvShape conv_shapes[] = {{"conv1", 1, 28, 28, 32, 3}, {"conv2", 32, 13, 13, 64, 3}, {"conv3", 64, 5, 5, 64, 3}};
+constexpr ConvShape conv_shapes[] = {
+    {"conv1", 1, 28, 28, 32, 3, true}, {"conv2", 32, 13, 13, 64, 3, true}, {"conv3", 64, 5, 5, 64, 3, false}};
 constexpr std::size_t batches[] = {64, 256};
 
-enum class Pass { fwd, bwd_data, bwd_filter };
-constexpr const char* pass_name[] = {"conv/fwd", "conv/bwd_data", "conv/bwd_filter"};
+enum class Pass { fwd, bwd_data, bwd_filter, fwd_relu_pool };
+constexpr const char* pass_name[] = {"conv/fwd", "conv/bwd_data", "conv/bwd_filter", "conv/fwd_relu_pool"};
 // On the CPU each case also runs through the im2col + GEMM route
 // (conv-im2col/...), which the public ops use only where the direct kernels
 // do not apply: the two side by side, in one run.
@@ -37,6 +45,7 @@ void im2col_pass(const tn::Cpu& be, const tn::Conv2dGeometry& g, Pass p, const f
         case Pass::fwd: cd::conv2d_forward_blocks(be, g, block, x, w, bias, y, workspace); break;
         case Pass::bwd_data: cd::conv2d_backward_data_blocks(be, g, block, y, w, dx, workspace); break;
         case Pass::bwd_filter: cd::conv2d_backward_filter_blocks(be, g, block, x, y, dw, db, workspace); break;
+        case Pass::fwd_relu_pool: throw std::logic_error("bench_conv: fwd_relu_pool has no im2col case");
     }
 }
 
@@ -54,6 +63,9 @@ void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, Rout
         auto dw = random_tensor<B>(g.weight_size(), 6);
         auto db = random_tensor<B>(g.c_out, 7);
         DeviceTensor<B> workspace(tn::Dims{std::max<std::size_t>(conv2d_workspace(be, g), 1)});
+        const auto pg = tn::make_pool2d_geometry(n, g.c_out, g.out_h, g.out_w, 2, 2, 2, 2);
+        auto pool_y = random_tensor<B>(p == Pass::fwd_relu_pool ? pg.output_size() : 1, 8);
+        std::vector<std::int32_t> argmax(p == Pass::fwd_relu_pool ? pg.output_size() : 1);
         const double seconds = time_iterations(state, be, [&] {
             if constexpr (std::is_same_v<B, tn::Cpu>)
                 if (route == Route::im2col)
@@ -69,6 +81,11 @@ void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, Rout
                 case Pass::bwd_filter:
                     conv2d_backward_filter(be, g, x.data(), y.data(), dw.data(), db.data(), workspace.data());
                     break;
+                case Pass::fwd_relu_pool:  // (registered only where the backend has the op)
+                    if constexpr (tn::ConvPoolFusionOps<B, float>)
+                        conv2d_relu_maxpool_forward(be, g, pg, x.data(), w.data(), bias.data(), y.data(),
+                                                    pool_y.data(), argmax.data(), workspace.data());
+                    break;
             }
         });
         const double flops = 2.0 * double(g.n * g.c_out * g.out_h * g.out_w) * double(g.c_in * g.kh * g.kw);
@@ -79,15 +96,16 @@ void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, Rout
 template <class B>
 void register_backend() {
     for (const int t : threads_for<B>())
-        for (const Pass p : {Pass::fwd, Pass::bwd_data, Pass::bwd_filter})
+        for (const Pass p : {Pass::fwd, Pass::fwd_relu_pool, Pass::bwd_data, Pass::bwd_filter})
             for (const ConvShape& s : conv_shapes)
                 for (const std::size_t n : batches) {
+                    if (p == Pass::fwd_relu_pool && (!s.pooled || !tn::ConvPoolFusionOps<B, float>)) continue;
                     const std::string shape = std::string(s.layer) + "." + std::to_string(s.c_in) + "x" +
                                               std::to_string(s.h) + "x" + std::to_string(s.w) + "-" +
                                               std::to_string(s.c_out) + "k" + std::to_string(s.k) +
                                               "/batch:" + std::to_string(n);
                     for (const Route r : {Route::op, Route::im2col}) {
-                        if (r == Route::im2col && !std::is_same_v<B, tn::Cpu>) continue;
+                        if (r == Route::im2col && (!std::is_same_v<B, tn::Cpu> || p == Pass::fwd_relu_pool)) continue;
                         const char* pass = r == Route::op ? pass_name[int(p)] : im2col_pass_name[int(p)];
                         benchmark::RegisterBenchmark(case_name<B>(pass, shape, t).c_str(), conv_pass<B>, s, n, p, r, t)
                             ->UseManualTime()
