@@ -352,14 +352,15 @@ private:
     }();
 
     // Whether layer i's output was not stored by the last forward. A fused
-    // pooling's ReLU hands on its Conv2D's buffer, so it has the Conv2D's flag.
-    // (The bound is check_layer's again: GCC's -Warray-bounds cannot see that it throws.)
+    // pooling's ReLU hands on its Conv2D's buffer, so it reads the Conv2D's
+    // flag: flag_of[i] is the layer whose flag layer i reads. (A table, not
+    // i - 1, and the bound again: GCC's -Warray-bounds sees neither the
+    // table's contents nor that check_layer throws.)
     bool pending(std::size_t i) const {
-        static constexpr auto relu_of_pool_fusion = []<std::size_t... I>(std::index_sequence<I...>) {
-            return std::array<bool, layer_count>{pooled_by_conv<I + 1>...};
+        static constexpr auto flag_of = []<std::size_t... I>(std::index_sequence<I...>) {
+            return std::array<std::size_t, layer_count>{(pooled_by_conv<I + 1> ? I - 1 : I)...};
         }(std::make_index_sequence<layer_count>{});
-        if (i >= layer_count) return false;
-        return relu_of_pool_fusion[i] ? pending_[i - 1] : pending_[i];
+        return i < layer_count && pending_[flag_of[i]];
     }
 
     template <std::size_t I>
