@@ -356,12 +356,10 @@ private:
     // flag: flag_of[i] is the layer whose flag layer i reads. (A table, not
     // i - 1, and the bound again: GCC's -Warray-bounds sees neither the
     // table's contents nor that check_layer throws.)
-    bool pending(std::size_t i) const {
-        static constexpr auto flag_of = []<std::size_t... I>(std::index_sequence<I...>) {
-            return std::array<std::size_t, layer_count>{(pooled_by_conv<I + 1> ? I - 1 : I)...};
-        }(std::make_index_sequence<layer_count>{});
-        return i < layer_count && pending_[flag_of[i]];
-    }
+    static constexpr auto flag_of = []<std::size_t... I>(std::index_sequence<I...>) {
+        return std::array<std::size_t, layer_count>{(pooled_by_conv<I + 1> ? I - 1 : I)...};
+    }(std::make_index_sequence<layer_count>{});
+    bool pending(std::size_t i) const { return i < layer_count && pending_[flag_of[i]]; }
 
     template <std::size_t I>
     static constexpr bool folded = [] {
@@ -388,7 +386,7 @@ private:
         if (!pending(i)) return;
         for_each_layer([&]<std::size_t I, class BL>() {
             if constexpr (fuses_pool<I>)
-                if ((i == I || i == I + 1) && pending_[I]) {
+                if (flag_of[i] == I && pending_[I]) {
                     auto io = make_io<I, BL>();
                     io.fuse_relu = true;
                     BL::forward(io);
