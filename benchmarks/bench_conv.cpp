@@ -9,23 +9,48 @@
 // their forward is conv/fwd_relu_pool (the fused op, where the backend has
 // it); its FLOPs are the convolution's alone.
 #include "bench_common.hpp"
+#include "bench_nets.hpp"
 
+#include <array>
 #include <cstdint>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace {
 
 using namespace bench;
 
-// (1,28,28)->(32,26,26), (32,13,13)->(64,11,11), (64,5,5)->(64,3,3): valid padding, stride 1.
 struct ConvShape {
-    const char* layer;
+    std::size_t number;  // conv<number>, counted from 1 in the CNN
     std::size_t c_in, h, w, c_out, k;
     bool pooled;  // a ReLU and a 2x2 max pooling follow in the CNN
 };
-constexpr ConvShape conv_shapes[] = {
-    {"conv1", 1, 28, 28, 32, 3, true}, {"conv2", 32, 13, 13, 64, 3, true}, {"conv3", 64, 5, 5, 64, 3, false}};
+// The CNN's convolutions, read off its type (bench_nets.hpp) so the two
+// cannot drift: (1,28,28)->(32,26,26), (32,13,13)->(64,11,11),
+// (64,5,5)->(64,3,3), square kernels, valid padding, stride 1.
+template <std::size_t I>
+constexpr bool is_conv = requires { requires Cnn::layer<I>::ops == tn::OpFamily::convolution; };
+template <std::size_t I>
+constexpr bool pooled_after = [] {
+    if constexpr (I + 2 < Cnn::layer_count)
+        return tn::is_relu_layer<Cnn::layer<I + 1>> && tn::is_max_pool_layer<Cnn::layer<I + 2>>;
+    else return false;
+}();
+constexpr auto conv_shapes = []<std::size_t... I>(std::index_sequence<I...>) {
+    std::array<ConvShape, (std::size_t{0} + ... + std::size_t{is_conv<I>})> out{};
+    std::size_t j = 0;
+    const auto add = [&]<std::size_t L>() {
+        if constexpr (is_conv<L>) {
+            const auto g = Cnn::layer<L>::geometry(1);
+            out[j] = {j + 1, g.c_in, g.h, g.w, g.c_out, g.kh, pooled_after<L>};
+            ++j;
+        }
+    };
+    (add.template operator()<I>(), ...);
+    return out;
+}(std::make_index_sequence<Cnn::layer_count>{});
+static_assert(conv_shapes.size() == 3 && conv_shapes[0].pooled && conv_shapes[1].pooled && !conv_shapes[2].pooled);
 constexpr std::size_t batches[] = {64, 256};
 
 enum class Pass { fwd, bwd_data, bwd_filter, fwd_relu_pool };
@@ -100,7 +125,7 @@ void register_backend() {
             for (const ConvShape& s : conv_shapes)
                 for (const std::size_t n : batches) {
                     if (p == Pass::fwd_relu_pool && (!s.pooled || !tn::ConvPoolFusionOps<B, float>)) continue;
-                    const std::string shape = std::string(s.layer) + "." + std::to_string(s.c_in) + "x" +
+                    const std::string shape = "conv" + std::to_string(s.number) + "." + std::to_string(s.c_in) + "x" +
                                               std::to_string(s.h) + "x" + std::to_string(s.w) + "-" +
                                               std::to_string(s.c_out) + "k" + std::to_string(s.k) +
                                               "/batch:" + std::to_string(n);
