@@ -72,6 +72,9 @@ inline constexpr std::size_t conv_max_block = 32;
 // columns per tile (2, 3).
 inline constexpr int conv_column_batch = 24;
 
+// The forward's lane table: ints per pixel vector (conv2d_direct_forward).
+inline constexpr std::size_t conv_lane_row = 20;
+
 // Every size the three ops derive from the geometry and the kernel path.
 struct ConvDirectPlan {
     cpu_kernels::ConvTile tile;
@@ -90,6 +93,7 @@ struct ConvDirectPlan {
     bool few_taps;         // backward-filter: the wide-position kernel (Kf < conv_bwf_transpose_min_taps)
     std::size_t w_chunk, w_chunks, w_block, w_partial, w_rows;  // its chunks, L1 blocks, partials, rows
     std::size_t wide_out;  // forward + pooling: one image's wide output (C_out planes of Pw), per thread
+    std::size_t ws_setup;  // both forwards: packed weights, tap offsets, the last image; then their own parts
     // workspace floats of each op
     std::size_t ws_forward, ws_forward_pool, ws_backward_data, ws_backward_filter;
 };
@@ -125,9 +129,10 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.w_block = conv_ceil_div(p.w_chunk, conv_ceil_div(p.w_chunk, fit));
     p.w_partial = conv_round16(g.c_out * p.Kf + g.c_out);
     p.w_rows = conv_ceil_div(g.c_out, std::size_t(p.tile.bww_rows)) * std::size_t(p.tile.bww_rows);
-    p.ws_forward = p.packed_f + conv_round16(p.Kf) + p.x_last;
+    p.ws_setup = p.packed_f + conv_round16(p.Kf) + p.x_last;
     p.wide_out = conv_round16(g.c_out * p.Pw);
-    p.ws_forward_pool = p.ws_forward + p.threads * p.wide_out;
+    p.ws_forward = p.ws_setup + conv_round16(p.vpf * conv_lane_row);
+    p.ws_forward_pool = p.ws_setup + p.threads * p.wide_out;
     p.ws_backward_data = p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) +
                          p.threads * conv_round16(p.group * g.c_out * p.Pw);
     p.ws_backward_filter = p.few_taps ? conv_round16(p.Kf) + p.x_last + p.w_chunks * p.w_partial +
@@ -304,7 +309,7 @@ inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g
 /// Allocate once, reuse; the ops allocate nothing.
 inline std::size_t conv2d_direct_workspace(const Cpu& be, const Conv2dGeometry& g) {
     const auto p = cpu_detail::conv_direct_plan(be, g);
-    return std::max({p.ws_forward_pool, p.ws_backward_data, p.ws_backward_filter});
+    return std::max({p.ws_forward, p.ws_forward_pool, p.ws_backward_data, p.ws_backward_filter});
 }
 
 /// y = conv(x, w) + bias, then max(0, y) when relu. x (N,C_in,H,W),
@@ -320,6 +325,30 @@ inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const 
     const cpu_kernels::ConvGemm& a = setup.a;
     const float* x_last = setup.x_last;
 
+    // Where each of an image's pixel vectors goes, the same for every image:
+    // lanes kept (wide positions inside the output with ow < out_w, which are
+    // consecutive in y), their count, whether they need gathering and the
+    // first one's place in the output plane. One table per call, not per column.
+    constexpr std::size_t row = conv_lane_row;  // idx[16], count, gather, first
+    int* lanes = conv_int_table(workspace + p.ws_setup, p.vpf * row);
+    for (std::size_t v = 0; v < p.vpf; ++v) {
+        int* t = lanes + v * row;
+        const std::size_t p0 = v * p.V;
+        std::size_t r = p0 / g.w, cw = p0 % g.w, first = 0;
+        int kept = 0;
+        for (int l = 0; l < int(p.V); ++l) {
+            t[l] = 0;
+            if (p0 + std::size_t(l) < p.L && cw < g.out_w) {
+                if (kept == 0) first = r * g.out_w + cw;
+                t[kept++] = l;
+            }
+            if (++cw == g.w) cw = 0, ++r;
+        }
+        t[16] = kept;
+        t[17] = kept > 0 && t[kept - 1] != kept - 1;
+        t[18] = int(first);
+    }
+
     // Items: runs of whole column batches over all images' pixel vectors.
     const std::size_t columns = g.n * p.vpf, batch = conv_column_batch;
     const std::size_t per_item =
@@ -331,24 +360,14 @@ inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const 
         for (std::size_t c0 = item * per_item; c0 < end; c0 += batch) {
             const int count = int(std::min(batch, end - c0));
             for (int j = 0; j < count; ++j) {
-                const std::size_t c = c0 + std::size_t(j), image = c / p.vpf, p0 = c % p.vpf * p.V;
+                const std::size_t c = c0 + std::size_t(j), image = c / p.vpf, v = c % p.vpf;
+                const int* t = lanes + v * row;
                 cpu_kernels::ConvColumn& cl = col[j];
-                cl.src = (image + 1 == g.n ? x_last : x + image * x_image) + p0;
-                // Lanes kept: wide positions inside the output with ow < out_w;
-                // they are consecutive in y.
-                std::size_t r = p0 / g.w, cw = p0 % g.w, first = 0;
-                int kept = 0;
-                for (int l = 0; l < int(p.V); ++l) {
-                    cl.idx[l] = 0;
-                    if (p0 + std::size_t(l) < p.L && cw < g.out_w) {
-                        if (kept == 0) first = r * g.out_w + cw;
-                        cl.idx[kept++] = l;
-                    }
-                    if (++cw == g.w) cw = 0, ++r;
-                }
-                cl.count = kept;
-                cl.gather = kept > 0 && cl.idx[kept - 1] != kept - 1;
-                cl.dst = y + image * y_image + first;
+                cl.src = (image + 1 == g.n ? x_last : x + image * x_image) + v * p.V;
+                cl.dst = y + image * y_image + t[18];
+                cl.count = t[16];
+                cl.gather = t[17] != 0;
+                cl.idx = t;
             }
             TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
         }
@@ -381,12 +400,12 @@ inline void conv2d_direct_forward_maxpool2x2(const Cpu& be, const Conv2dGeometry
     const ConvForwardSetup setup = conv_forward_setup(g, p, x, w, bias, relu, p.Pw, workspace);
     const cpu_kernels::ConvGemm& a = setup.a;
     const float* x_last = setup.x_last;
-    float* scratch = workspace + p.ws_forward;
+    float* scratch = workspace + p.ws_setup;
     const std::size_t x_image = g.c_in * p.HW, PP = pg.out_h * pg.out_w;
     conv_run_items(be, g.n, [&](std::size_t t, std::size_t image, bool) {
         float* out = scratch + t * p.wide_out;
         const float* src = image + 1 == g.n ? x_last : x + image * x_image;
-        cpu_kernels::ConvColumn col[conv_column_batch]{};  // idx unused (no gather) but read
+        cpu_kernels::ConvColumn col[conv_column_batch];
         for (std::size_t v0 = 0; v0 < p.vpf; v0 += conv_column_batch) {
             const int count = int(std::min<std::size_t>(conv_column_batch, p.vpf - v0));
             for (int j = 0; j < count; ++j) {

@@ -26,15 +26,20 @@ struct ConvTile {
     int bww_rows;  // backward-filter, few taps: output channels per tile
 };
 
+/// Lanes 0..15 in order: the permutation of a column that gathers nothing.
+inline constexpr int conv_identity_lanes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
 /// One pixel vector of the shifted GEMM: `width` wide positions read from
 /// src + off[k]; the lanes kept (lane idx[i] for i < count when gather, else
 /// lanes 0..count) go to dst, dst + stride, ... (one output row per tile row).
+/// idx points to 16 ints (a table shared by every column at the same place in
+/// its plane, so columns stay small).
 struct ConvColumn {
     const float* src;
     float* dst;
     int count;
     bool gather;
-    int idx[16];
+    const int* idx = conv_identity_lanes;
 };
 
 /// The A side of a shifted GEMM: weights packed as [row block][k][rows
