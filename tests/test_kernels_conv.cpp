@@ -209,9 +209,11 @@ TEST_P(DirectConv, ReluKeepsNaN) {
 // sum(r * relu(conv(x, w) + b)) is piecewise linear, so central differences
 // with a step that crosses no kink are exact up to float rounding. Also: the
 // ReLU fused into the forward store equals a separate ReLU pass.
-TEST_P(DirectConv, FiniteDifferencesAndFusedReluAgree) {
-    const auto g = make_conv2d_geometry(2, 3, 7, 6, 5, 3, 3, 1, 1, Padding::valid);
-    const Cpu be{2, GetParam()};
+// Two geometries: positions in the lanes, and a small plane with enough
+// images for the forward and backward-data to put images in the lanes.
+void finite_differences(CpuIsa isa, const Conv2dGeometry& g, bool batched) {
+    const Cpu be{2, isa};
+    ASSERT_EQ(conv2d_direct_batched(be, g), batched) << describe(g);
     Rng rng(11);
     auto x = uniform(rng, g.input_size());
     auto w = uniform(rng, g.weight_size());
@@ -258,7 +260,7 @@ TEST_P(DirectConv, FiniteDifferencesAndFusedReluAgree) {
             if (!linear_up || !linear_down) continue;  // the step crossed a ReLU kink
             const double numeric = (up - down) / (2 * step);
             EXPECT_NEAR(grad[i], numeric, 2e-3 * std::max(1.0, std::abs(numeric)))
-                << name << "[" << i << "] on " << isa_name(GetParam());
+                << name << "[" << i << "] on " << isa_name(isa) << ", " << describe(g);
             ++checked;
         }
     };
@@ -267,6 +269,54 @@ TEST_P(DirectConv, FiniteDifferencesAndFusedReluAgree) {
     probe(b, db, "db");
     EXPECT_GT(checked, 40u) << "too few values away from a ReLU kink to check";
     EXPECT_GT(std::count(active.begin(), active.end(), false), 20) << "the ReLU should cut some outputs";
+}
+
+TEST_P(DirectConv, FiniteDifferencesAndFusedReluAgree) {
+    finite_differences(GetParam(), make_conv2d_geometry(2, 3, 7, 6, 5, 3, 3, 1, 1, Padding::valid), false);
+    finite_differences(GetParam(), make_conv2d_geometry(20, 2, 5, 5, 3, 3, 3, 1, 1, Padding::valid), true);
+}
+
+// Which route the cases above take, so both stay covered: images in lanes
+// for small planes with enough images (conv3 at n = 65, the Batches shape
+// at 63 and 65), positions otherwise (n = 2, conv1, conv2).
+TEST_P(DirectConv, ImagesInLanesOnlyWhereTheyFillMoreLanes) {
+    const Cpu be{2, GetParam()};
+    const auto geometry = [](size_t n, size_t c_in, size_t h, size_t w, size_t c_out) {
+        return make_conv2d_geometry(n, c_in, h, w, c_out, 3, 3, 1, 1, Padding::valid);
+    };
+    EXPECT_TRUE(conv2d_direct_batched(be, geometry(65, 64, 5, 5, 64)));
+    EXPECT_TRUE(conv2d_direct_batched(be, geometry(64, 64, 5, 5, 64)));
+    EXPECT_TRUE(conv2d_direct_batched(be, geometry(63, 3, 9, 7, 5)));
+    EXPECT_TRUE(conv2d_direct_batched(be, geometry(65, 5, 4, 6, 7)));
+    EXPECT_FALSE(conv2d_direct_batched(be, geometry(2, 64, 5, 5, 64)));
+    EXPECT_FALSE(conv2d_direct_batched(be, geometry(1, 3, 9, 7, 5)));
+    EXPECT_FALSE(conv2d_direct_batched(be, geometry(65, 1, 28, 28, 32)));
+    EXPECT_FALSE(conv2d_direct_batched(be, geometry(65, 32, 13, 13, 64)));
+    EXPECT_FALSE(conv2d_direct_batched(be, geometry(0, 64, 5, 5, 64)));
+}
+
+// A layer plans its workspace for its largest batch and may run a smaller
+// one, which can take the other route: that must fit the same workspace and
+// give the reference's values.
+TEST_P(DirectConv, ASmallerBatchSwitchingRouteFitsTheWorkspace) {
+    const Cpu be{2, GetParam()};
+    const auto big = make_conv2d_geometry(40, 8, 5, 5, 6, 3, 3, 1, 1, Padding::valid);
+    const auto small = make_conv2d_geometry(2, 8, 5, 5, 6, 3, 3, 1, 1, Padding::valid);
+    ASSERT_TRUE(conv2d_direct_batched(be, big));
+    ASSERT_FALSE(conv2d_direct_batched(be, small));
+    Rng rng(5);
+    const auto x = uniform(rng, small.input_size()), w = uniform(rng, small.weight_size());
+    const auto b = uniform(rng, small.c_out), dy = uniform(rng, small.output_size());
+    const Ref want = reference(small, x, w, b.data(), true, dy);
+    Workspace ws(conv2d_direct_workspace(be, big));
+    std::vector<float> y(small.output_size()), dx(small.input_size()), dw(small.weight_size()), db(small.c_out);
+    conv2d_direct_forward(be, small, x.data(), w.data(), b.data(), true, y.data(), ws.get());
+    conv2d_direct_backward_data(be, small, dy.data(), w.data(), dx.data(), ws.get());
+    conv2d_direct_backward_filter(be, small, x.data(), dy.data(), dw.data(), db.data(), ws.get());
+    EXPECT_TRUE(ws.intact());
+    expect_close(y, want.y, "forward");
+    expect_close(dx, want.dx, "backward-data");
+    expect_close(dw, want.dw, "dw");
 }
 
 TEST(DirectConvSupport, Shapes) {

@@ -21,6 +21,9 @@
 //                    along wide positions instead. Either way per fixed chunk
 //                    of images (by n alone), reduced in chunk order:
 //                    bit-identical for any thread count.
+// For small output planes (conv3's 3x3 outputs in 5-wide rows use 9 lanes of
+// 16) the forward and backward-data put a block of images in the lanes
+// instead: the same kernels on x and dy transposed to [c][h][w][image].
 // Inputs are assumed finite: the few-taps backward-filter multiplies junk
 // lanes' real neighbouring values by zero (0 * inf would be NaN).
 #pragma once
@@ -74,6 +77,8 @@ inline constexpr int conv_column_batch = 24;
 
 // The forward's lane table: ints per pixel vector (conv2d_direct_forward).
 inline constexpr std::size_t conv_lane_row = 20;
+// Images in lanes: a block's transposed x and y together at most (floats per thread, 1 MB).
+inline constexpr std::size_t conv_batched_max_floats = std::size_t{1} << 18;
 
 // Every size the three ops derive from the geometry and the kernel path.
 struct ConvDirectPlan {
@@ -94,6 +99,9 @@ struct ConvDirectPlan {
     std::size_t w_chunk, w_chunks, w_block, w_partial, w_rows;  // its chunks, L1 blocks, partials, rows
     std::size_t wide_out;  // forward + pooling: one image's wide output (C_out planes of Pw), per thread
     std::size_t ws_setup;  // both forwards: packed weights, tap offsets, the last image; then their own parts
+    bool small_plane;      // few of a wide pixel vector's lanes are outputs: images in lanes may pay
+    bool batched;          // forward and backward-data put images in the lanes (conv_batched_*)
+    std::size_t lanes_x, lanes_y;  // batched: one block's x and y, [c][h][w][image], per thread
     // workspace floats of each op
     std::size_t ws_forward, ws_forward_pool, ws_backward_data, ws_backward_filter;
 };
@@ -135,6 +143,22 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.ws_forward_pool = p.ws_setup + p.threads * p.wide_out;
     p.ws_backward_data = p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) +
                          p.threads * conv_round16(p.group * g.c_out * p.Pw);
+    // Images in lanes: where under 70% of the wide lanes are outputs (conv3's
+    // 3x3 outputs in 5-wide rows: 9 of 16) and a block's copies stay small,
+    // and then for a batch that fills more of its lanes than the wide rows
+    // do (n / (blocks * V) > P / (vpf * V)). The workspace covers both
+    // routes, so a smaller batch may switch with the same workspace.
+    const std::size_t x_image = g.c_in * p.HW, y_image = g.c_out * p.P;
+    p.lanes_x = conv_round16(x_image * p.V);
+    p.lanes_y = conv_round16(y_image * p.V);
+    p.small_plane = 10 * p.P < 7 * p.vpf * p.V && p.lanes_x + p.lanes_y <= conv_batched_max_floats;
+    p.batched = p.small_plane && g.n * p.vpf > p.P * conv_ceil_div(g.n, p.V);
+    if (p.small_plane) {
+        const std::size_t blocks = p.threads * (p.lanes_x + p.lanes_y);
+        p.ws_forward = std::max(p.ws_forward, p.packed_f + conv_round16(p.Kf) + blocks);
+        p.ws_backward_data =
+            std::max(p.ws_backward_data, p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) + blocks);
+    }
     p.ws_backward_filter = p.few_taps ? conv_round16(p.Kf) + p.x_last + p.w_chunks * p.w_partial +
                                             p.threads * conv_round16(p.w_block * p.w_rows * p.Pw)
                                       : conv_round16(p.Kf) + conv_round16(p.P) + p.chunks * p.partial +
@@ -302,6 +326,89 @@ inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g
     });
 }
 
+// Images in lanes (p.batched): a block of V images transposed to
+// [c][h][w][image], so every output position is one whole vector and the
+// shifted GEMM's offsets are the unbatched ones times V (no junk lanes, no
+// gathers); each block's result is transposed back. Items are blocks.
+// Forward: columns are output positions, rows output channels.
+inline void conv_batched_forward(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p, const float* x,
+                                 const float* w, const float* bias, bool relu, float* y, float* workspace) {
+    conv_pack(g.c_out, p.Kf, std::size_t(p.tile.rows), workspace,
+              [&](std::size_t co, std::size_t k) { return w[co * p.Kf + k]; });
+    int* off = conv_forward_offsets(g, p, workspace + p.packed_f);
+    for (std::size_t k = 0; k < p.Kf; ++k) off[k] *= int(p.V);
+    float* scratch = workspace + p.packed_f + conv_round16(p.Kf);
+    const cpu_kernels::ConvGemm a{workspace, off, int(p.Kf), g.c_out, p.P * p.V, bias, relu, nullptr, nullptr};
+    const std::size_t x_image = g.c_in * p.HW, y_image = g.c_out * p.P;
+    conv_run_items(be, conv_ceil_div(g.n, p.V), [&](std::size_t t, std::size_t item, bool) {
+        float* xt = scratch + t * (p.lanes_x + p.lanes_y);
+        float* yt = xt + p.lanes_x;  // [co][position][image]
+        const std::size_t i0 = item * p.V, images = std::min(p.V, g.n - i0);
+        if (images < p.V) std::fill(xt, xt + x_image * p.V, 0.0f);  // idle lanes: zeros, not stale values
+        TYPENET_ISA_CALL(be.isa(), conv_transpose, x + i0 * x_image, x_image, images, x_image, xt, p.V);
+        cpu_kernels::ConvColumn col[conv_column_batch];
+        int count = 0;
+        for (std::size_t oh = 0, q = 0; oh < g.out_h; ++oh)
+            for (std::size_t ow = 0; ow < g.out_w; ++ow, ++q) {
+                cpu_kernels::ConvColumn& cl = col[count++];
+                cl.src = xt + (oh * g.w + ow) * p.V;
+                cl.dst = yt + q * p.V;
+                cl.count = int(p.V);
+                cl.gather = false;
+                if (count == conv_column_batch || q + 1 == p.P) {
+                    TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
+                    count = 0;
+                }
+            }
+        TYPENET_ISA_CALL(be.isa(), conv_transpose, yt, p.V, y_image, images, y + i0 * y_image, y_image);
+    });
+}
+
+// Backward-data: columns are dy's positions, rows (tap, c_in) as in the
+// unbatched op, each adding a whole vector at its tap's shift into dx's block.
+inline void conv_batched_backward_data(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p,
+                                       const float* dy, const float* w, float* dx, float* workspace) {
+    conv_pack(p.Kf, g.c_out, std::size_t(p.tile.rows), workspace, [&](std::size_t r, std::size_t co) {
+        return w[(co * g.c_in + r % g.c_in) * p.khw + r / g.c_in];
+    });
+    float* at = workspace + p.packed_b;
+    int* off = conv_int_table(at, g.c_out);
+    for (std::size_t co = 0; co < g.c_out; ++co) off[co] = int(co * p.P * p.V);
+    at += conv_round16(g.c_out);
+    int* base = conv_int_table(at, p.Kf);
+    int* shift = conv_int_table(at + conv_round16(p.Kf), p.Kf);
+    for (std::size_t ki = 0, r = 0; ki < g.kh; ++ki)
+        for (std::size_t kj = 0; kj < g.kw; ++kj)
+            for (std::size_t ci = 0; ci < g.c_in; ++ci, ++r)
+                base[r] = int(ci * p.HW * p.V), shift[r] = int((ki * g.w + kj) * p.V);
+    float* scratch = at + 2 * conv_round16(p.Kf);
+    const cpu_kernels::ConvGemm a{workspace, off, int(g.c_out), p.Kf, 0, nullptr, false, base, shift};
+    const std::size_t x_image = g.c_in * p.HW, y_image = g.c_out * p.P;
+    conv_run_items(be, conv_ceil_div(g.n, p.V), [&](std::size_t t, std::size_t item, bool) {
+        float* dxt = scratch + t * (p.lanes_x + p.lanes_y);
+        float* dyt = dxt + p.lanes_x;  // [co][position][image]
+        const std::size_t i0 = item * p.V, images = std::min(p.V, g.n - i0);
+        if (images < p.V) std::fill(dyt, dyt + y_image * p.V, 0.0f);
+        TYPENET_ISA_CALL(be.isa(), conv_transpose, dy + i0 * y_image, y_image, images, y_image, dyt, p.V);
+        std::fill(dxt, dxt + x_image * p.V, 0.0f);
+        cpu_kernels::ConvColumn col[conv_column_batch];
+        int count = 0;
+        for (std::size_t oh = 0, q = 0; oh < g.out_h; ++oh)
+            for (std::size_t ow = 0; ow < g.out_w; ++ow, ++q) {
+                cpu_kernels::ConvColumn& cl = col[count++];
+                cl.src = dyt + q * p.V;
+                cl.dst = dxt + (oh * g.w + ow) * p.V;
+                cl.count = INT_MAX / 2;  // no plane edge to clip at: every shifted row stays inside the block
+                cl.gather = false;
+                if (count == conv_column_batch || q + 1 == p.P) {
+                    TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
+                    count = 0;
+                }
+            }
+        TYPENET_ISA_CALL(be.isa(), conv_transpose, dxt, p.V, x_image, images, dx + i0 * x_image, x_image);
+    });
+}
+
 }  // namespace cpu_detail
 
 /// Scratch floats that conv2d_direct_forward, _forward_maxpool2x2,
@@ -310,6 +417,12 @@ inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g
 inline std::size_t conv2d_direct_workspace(const Cpu& be, const Conv2dGeometry& g) {
     const auto p = cpu_detail::conv_direct_plan(be, g);
     return std::max({p.ws_forward, p.ws_forward_pool, p.ws_backward_data, p.ws_backward_filter});
+}
+
+/// Whether the forward and backward-data for g on be put images rather than
+/// positions in the vector lanes (small output planes, enough images).
+inline bool conv2d_direct_batched(const Cpu& be, const Conv2dGeometry& g) {
+    return conv2d_direct_supported(g) && g.n > 0 && cpu_detail::conv_direct_plan(be, g).batched;
 }
 
 /// y = conv(x, w) + bias, then max(0, y) when relu. x (N,C_in,H,W),
@@ -321,6 +434,7 @@ inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const 
     conv_direct_check(g, "conv2d_direct_forward");
     if (g.n == 0) return;
     const ConvDirectPlan p = conv_direct_plan(be, g);
+    if (p.batched) return conv_batched_forward(be, g, p, x, w, bias, relu, y, workspace);
     const ConvForwardSetup setup = conv_forward_setup(g, p, x, w, bias, relu, p.P, workspace);
     const cpu_kernels::ConvGemm& a = setup.a;
     const float* x_last = setup.x_last;
@@ -434,6 +548,7 @@ inline void conv2d_direct_backward_data(const Cpu& be, const Conv2dGeometry& g, 
     conv_direct_check(g, "conv2d_direct_backward_data");
     if (g.n == 0) return;
     const ConvDirectPlan p = conv_direct_plan(be, g);
+    if (p.batched) return conv_batched_backward_data(be, g, p, dy, w, dx, workspace);
     const auto mr = std::size_t(p.tile.rows);
     float* packed = workspace;
     // Rows are (ki, kj, ci), tap-major, so one tile's rows add into different
@@ -519,7 +634,7 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
         if (first) std::fill(dyt, dyt + per_thread, 0.0f);
         float* part = partials + c * p.partial;
         for (std::size_t i = i0; i < i1; ++i) {  // images in order: later ones add
-            TYPENET_ISA_CALL(be.isa(), conv_transpose, dy + i * g.c_out * p.P, g.c_out, p.P, dyt, p.co_pad);
+            TYPENET_ISA_CALL(be.isa(), conv_transpose, dy + i * g.c_out * p.P, p.P, g.c_out, p.P, dyt, p.co_pad);
             const cpu_kernels::ConvBwf b{x + i * x_image,   dyt,       xpos,
                                          int(p.P),          off + k0,  int(taps),
                                          int(p.co_pad / p.V), part + k0 * p.co_pad, i > i0};

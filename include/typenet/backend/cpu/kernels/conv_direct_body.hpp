@@ -223,19 +223,21 @@ inline void conv_transpose16(const float* in, std::size_t is, float* out, std::s
 }
 #endif
 
-/// dyt (P, ld) = src (rows, P) transposed, for columns below `rows`.
-inline void conv_transpose(const float* src, std::size_t rows, std::size_t P, float* dyt, std::size_t ld) {
+/// dst[c*dst_stride + r] = src[r*src_stride + c] for r < rows, c < cols.
+inline void conv_transpose(const float* src, std::size_t src_stride, std::size_t rows, std::size_t cols, float* dst,
+                           std::size_t dst_stride) {
     std::size_t r = 0;
 #if TYPENET_ISA == 2
     for (; r + 16 <= rows; r += 16) {
-        std::size_t p = 0;
-        for (; p + 16 <= P; p += 16) conv_transpose16(src + r * P + p, P, dyt + p * ld + r, ld);
-        for (; p < P; ++p)
-            for (std::size_t i = 0; i < 16; ++i) dyt[p * ld + r + i] = src[(r + i) * P + p];
+        std::size_t c = 0;
+        for (; c + 16 <= cols; c += 16)
+            conv_transpose16(src + r * src_stride + c, src_stride, dst + c * dst_stride + r, dst_stride);
+        for (; c < cols; ++c)
+            for (std::size_t i = 0; i < 16; ++i) dst[c * dst_stride + r + i] = src[(r + i) * src_stride + c];
     }
 #endif
     for (; r < rows; ++r)
-        for (std::size_t p = 0; p < P; ++p) dyt[p * ld + r] = src[r * P + p];
+        for (std::size_t c = 0; c < cols; ++c) dst[c * dst_stride + r] = src[r * src_stride + c];
 }
 
 /// sums[v] (+)= the sum over P rows of dyt's (P, ld) vectors: db.
