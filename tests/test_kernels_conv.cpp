@@ -191,6 +191,9 @@ TEST_P(DirectConv, RectangularAndLargeInputs) {
     check({2, 3, 17, 33, 9, 3, 3}, true, true);
     check({1, 2, 31, 20, 4, 3, 3}, false, false);
     check({65, 5, 4, 6, 7, 3, 3}, true, true);
+    // Backward-filter sums runs of 8 images per call here (a 4x4 plane, 64
+    // output channels): chunks of 10 images end in a run of 2.
+    check({80, 8, 6, 6, 64, 3, 3}, false, true);
 }
 
 TEST_P(DirectConv, ReluKeepsNaN) {

@@ -77,6 +77,8 @@ inline constexpr int conv_column_batch = 24;
 
 // The forward's lane table: ints per pixel vector (conv2d_direct_forward).
 inline constexpr std::size_t conv_lane_row = 20;
+// Backward-filter: the transposed dy of one kernel call's images at most (floats).
+inline constexpr std::size_t conv_bwf_run_floats = 8192;
 // Images in lanes: a block's transposed x and y together at most (floats per thread, 1 MB).
 inline constexpr std::size_t conv_batched_max_floats = std::size_t{1} << 18;
 
@@ -95,6 +97,7 @@ struct ConvDirectPlan {
     std::size_t chunk;     // backward-filter: images per chunk (fixed by n)
     std::size_t chunks;
     std::size_t partial;   // backward-filter: one chunk's dw^T (Kf, co_pad) and db (co_pad)
+    std::size_t run;       // backward-filter: images whose positions one kernel call sums over
     bool few_taps;         // backward-filter: the wide-position kernel (Kf < conv_bwf_transpose_min_taps)
     std::size_t w_chunk, w_chunks, w_block, w_partial, w_rows;  // its chunks, L1 blocks, partials, rows
     std::size_t wide_out;  // forward + pooling: one image's wide output (C_out planes of Pw), per thread
@@ -127,6 +130,11 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.chunk = std::max<std::size_t>(1, conv_ceil_div(g.n, 8));  // 8 chunks (fewer for n < 8), fixed by n
     p.chunks = conv_ceil_div(g.n, p.chunk);
     p.partial = (p.Kf + 1) * p.co_pad;
+    // Small planes (conv3: 9 positions) would store each tile after a few
+    // steps: one call sums over a run of images whose transposed dy stays in
+    // L1 (8192 floats); its positions are offsets from the run's first image.
+    p.run = std::clamp<std::size_t>(conv_bwf_run_floats / (p.P * p.co_pad), 1, p.chunk);
+    p.run = std::min(p.run, std::max<std::size_t>(1, (INT_MAX / 4) / (g.c_in * p.HW)));
     // Few taps: about 8 chunks of at least 32 vector steps per position so
     // horizontal sums stay rare; within a chunk, blocks of images whose wide
     // dy rows (2048 floats per channel, 48 KB for a 6-channel row block) stay in L1.
@@ -161,8 +169,8 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     }
     p.ws_backward_filter = p.few_taps ? conv_round16(p.Kf) + p.x_last + p.w_chunks * p.w_partial +
                                             p.threads * conv_round16(p.w_block * p.w_rows * p.Pw)
-                                      : conv_round16(p.Kf) + conv_round16(p.P) + p.chunks * p.partial +
-                                            p.threads * conv_round16(p.P * p.co_pad);
+                                      : conv_round16(p.Kf) + conv_round16(p.run * p.P) + p.chunks * p.partial +
+                                            p.threads * conv_round16(p.run * p.P * p.co_pad);
     return p;
 }
 
@@ -613,34 +621,38 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
         conv_backward_filter_few_taps(be, g, p, x, dy, dw, db, workspace);
         return;
     }
+    const std::size_t x_image = g.c_in * p.HW;
     const int* off = conv_forward_offsets(g, p, workspace);
-    int* xpos = conv_int_table(workspace + conv_round16(p.Kf), p.P);
-    for (std::size_t oh = 0, q = 0; oh < g.out_h; ++oh)
-        for (std::size_t ow = 0; ow < g.out_w; ++ow) xpos[q++] = int(oh * g.w + ow);
-    float* partials = workspace + conv_round16(p.Kf) + conv_round16(p.P);  // per chunk: dw^T, then db
+    int* xpos = conv_int_table(workspace + conv_round16(p.Kf), p.run * p.P);  // (run, P)
+    for (std::size_t j = 0, q = 0; j < p.run; ++j)
+        for (std::size_t oh = 0; oh < g.out_h; ++oh)
+            for (std::size_t ow = 0; ow < g.out_w; ++ow) xpos[q++] = int(j * x_image + oh * g.w + ow);
+    float* partials = workspace + conv_round16(p.Kf) + conv_round16(p.run * p.P);  // per chunk: dw^T, then db
     float* scratch = partials + p.chunks * p.partial;
-    const std::size_t per_thread = conv_round16(p.P * p.co_pad);
+    const std::size_t per_thread = conv_round16(p.run * p.P * p.co_pad);
 
     // Items: (chunk, group of taps). Groups only split the work: every
     // partial value is computed the same way whatever the grouping.
     const ConvGroups grouping = conv_groups(p.Kf, std::size_t(p.tile.bwf_rows), p.threads, p.chunks);
     const std::size_t group_taps = grouping.size, groups = grouping.count;
-    const std::size_t x_image = g.c_in * p.HW;
     conv_run_items(be, p.chunks * groups, [&](std::size_t t, std::size_t item, bool first) {
         const std::size_t c = item / groups, k0 = item % groups * group_taps;
         const std::size_t taps = std::min(group_taps, p.Kf - k0);
         const std::size_t i0 = c * p.chunk, i1 = std::min(g.n, i0 + p.chunk);
-        float* dyt = scratch + t * per_thread;  // (P, co_pad): columns past C_out stay zero
+        float* dyt = scratch + t * per_thread;  // (run * P, co_pad): columns past C_out stay zero
         if (first) std::fill(dyt, dyt + per_thread, 0.0f);
         float* part = partials + c * p.partial;
-        for (std::size_t i = i0; i < i1; ++i) {  // images in order: later ones add
-            TYPENET_ISA_CALL(be.isa(), conv_transpose, dy + i * g.c_out * p.P, p.P, g.c_out, p.P, dyt, p.co_pad);
-            const cpu_kernels::ConvBwf b{x + i * x_image,   dyt,       xpos,
-                                         int(p.P),          off + k0,  int(taps),
+        for (std::size_t i = i0; i < i1; i += p.run) {  // runs in order: later ones add
+            const std::size_t images = std::min(p.run, i1 - i), rows = images * p.P;
+            for (std::size_t j = 0; j < images; ++j)
+                TYPENET_ISA_CALL(be.isa(), conv_transpose, dy + (i + j) * g.c_out * p.P, p.P, g.c_out, p.P,
+                                 dyt + j * p.P * p.co_pad, p.co_pad);
+            const cpu_kernels::ConvBwf b{x + i * x_image, dyt,       xpos,
+                                         int(rows),        off + k0,  int(taps),
                                          int(p.co_pad / p.V), part + k0 * p.co_pad, i > i0};
             TYPENET_ISA_CALL(be.isa(), conv_bwf, b);
             if (k0 == 0)
-                TYPENET_ISA_CALL(be.isa(), conv_column_sums, dyt, p.P, p.co_pad, part + p.Kf * p.co_pad, i > i0);
+                TYPENET_ISA_CALL(be.isa(), conv_column_sums, dyt, rows, p.co_pad, part + p.Kf * p.co_pad, i > i0);
         }
     });
 

@@ -59,13 +59,13 @@ struct ConvGemm {
     const int* shift;
 };
 
-/// Backward-filter of one image, transposed so the vectors run along output
-/// channels and need no horizontal sums:
+/// Backward-filter of one image or a run of them, transposed so the vectors
+/// run along output channels and need no horizontal sums:
 /// dwt[k][co] (+)= sum over p < P of x[xpos[p] + off[k]] * dyt[p][co].
 struct ConvBwf {
-    const float* x;    // the image's (c_in,H,W) input
-    const float* dyt;  // (P, co_pad) its dy transposed, zero past c_out
-    const int* xpos;   // P: each output position's offset in an input plane
+    const float* x;    // the first image's (c_in,H,W) input
+    const float* dyt;  // (P, co_pad) the images' dy transposed, zero past c_out
+    const int* xpos;   // P: each output position's offset from x (image, then place in the plane)
     int P;
     const int* off;    // K taps
     int K;
