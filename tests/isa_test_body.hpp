@@ -18,3 +18,10 @@ inline float test_max(const float* a, int n) {
     for (int k = 1; k < Vec::width; ++k) r = r > out[k] ? r : out[k];
     return r;
 }
+// even/odd (width floats each) = the even / odd elements of in[0, 2 * width).
+inline void test_deinterleave(const float* in, float* even, float* odd) {
+    Vec e, o;
+    Vec::deinterleave(Vec::load(in), Vec::load(in + Vec::width), e, o);
+    Vec::store(even, e);
+    Vec::store(odd, o);
+}

@@ -76,6 +76,13 @@ TEST(CpuIsa, EachPathsVecComputesTheSameDotProductAndMax) {
         }
         EXPECT_EQ(TYPENET_ISA_CALL(isa, test_width), widths[static_cast<int>(isa)]) << isa_name(isa);
         EXPECT_FLOAT_EQ(TYPENET_ISA_CALL(isa, test_max, a, 37), 3.0f) << isa_name(isa);
+        float in[32], even[16], odd[16];
+        for (int i = 0; i < 32; ++i) in[i] = float(100 + i);
+        TYPENET_ISA_CALL(isa, test_deinterleave, in, even, odd);
+        for (int j = 0; j < widths[static_cast<int>(isa)]; ++j) {
+            EXPECT_EQ(even[j], in[2 * j]) << isa_name(isa) << " even lane " << j;
+            EXPECT_EQ(odd[j], in[2 * j + 1]) << isa_name(isa) << " odd lane " << j;
+        }
     }
 }
 

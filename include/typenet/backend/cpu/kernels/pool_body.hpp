@@ -2,9 +2,10 @@
 // path. Included by foreach_isa.hpp (through pool.hpp) once per path: no
 // #include.
 //
-// A vector holds the input pixels of width/2 windows' rows; permutes split
-// them into each window's left and right columns, and four compare-selects
-// in window order pick the maximum and its plane index (kept in float lanes).
+// Forward: one or two vectors hold the input pixels of up to `width`
+// windows' rows; permutes split them into each window's left and right columns, and
+// four compare-selects in window order pick the maximum and its plane index
+// (kept in float lanes). Backward: permutes spread each window's gradient.
 
 /// Lane tables: even[j] = 2j and odd[j] = 2j + 1 for j < width/2 (the left
 /// and right column of window j), dup[j] = j/2 (window j/2's value on both
@@ -34,18 +35,30 @@ struct PoolLanes {
 /// packed plane; more when the plane is a convolution's wide output).
 inline void maxpool2x2_plane(const float* x, std::size_t stride, std::size_t w, std::size_t out_h,
                              std::size_t out_w, float* y, std::int32_t* argmax) {
+    constexpr int W = Vec::width;
     const PoolLanes L;
-    constexpr std::size_t half = Vec::width / 2;
     const Vec one = Vec::set1(1.0f), row = Vec::set1(static_cast<float>(w)), row1 = Vec::add(row, one);
     const Vec two_j = Vec::add(L.iota, L.iota);
+    // A row's 2k floats split into the windows' left and right columns: one
+    // vector and two permutes for up to width/2 windows (pool2's 5 per row),
+    // else two vectors deinterleaved (pool1's 13: one step instead of two).
+    const auto load_pair = [&L](const float* p, int k, Vec& even, Vec& odd) {
+        if (2 * k <= W) {
+            const Vec a = Vec::load_k(p, 2 * k);
+            even = Vec::permute(a, L.even);
+            odd = Vec::permute(a, L.odd);
+        } else {
+            Vec::deinterleave(Vec::load(p), Vec::load_k(p + W, 2 * k - W), even, odd);
+        }
+    };
     for (std::size_t oh = 0; oh < out_h; ++oh) {
         const float* r0 = x + 2 * oh * stride;
         const float* r1 = r0 + stride;
-        for (std::size_t o = 0; o < out_w; o += half) {
-            const int k = static_cast<int>(out_w - o < half ? out_w - o : half);
-            const Vec a = Vec::load_k(r0 + 2 * o, 2 * k), b = Vec::load_k(r1 + 2 * o, 2 * k);
-            const Vec a0 = Vec::permute(a, L.even), a1 = Vec::permute(a, L.odd);
-            const Vec b0 = Vec::permute(b, L.even), b1 = Vec::permute(b, L.odd);
+        for (std::size_t o = 0; o < out_w; o += W) {
+            const int k = static_cast<int>(out_w - o < std::size_t(W) ? out_w - o : W);
+            Vec a0, a1, b0, b1;
+            load_pair(r0 + 2 * o, k, a0, a1);
+            load_pair(r1 + 2 * o, k, b0, b1);
             const Vec at = Vec::add(Vec::set1(static_cast<float>(2 * oh * w + 2 * o)), two_j);
             Vec m = a0, i = at;
             i = Vec::select_gt(a1, m, Vec::add(at, one), i);
@@ -54,7 +67,7 @@ inline void maxpool2x2_plane(const float* x, std::size_t stride, std::size_t w, 
             m = Vec::select_gt(b0, m, b0, m);
             i = Vec::select_gt(b1, m, Vec::add(at, row1), i);
             m = Vec::select_gt(b1, m, b1, m);
-            Vec::store_n(y + oh * out_w + o, m, k);
+            Vec::store_k(y + oh * out_w + o, m, k);
             Vec::store_i32_n(argmax + oh * out_w + o, i, k);
         }
     }

@@ -10,6 +10,7 @@
 //   sum(v) (horizontal), permute(v, perm(idx)) = lanes idx[0..width) of v
 //   (idx holds width ints, each in [0, width)), select_gt(a, b, x, y) =
 //   a > b ? x : y per lane (false when either is NaN, as the scalar '>'),
+//   deinterleave(a, b, even, odd): the even and the odd lanes of a then b,
 //   load_i32_n(p, k) / store_i32_n(p, v, k): the first k lanes from / to
 //   int32 (converted; for integers below 2^24, which floats hold exactly).
 // The portable Vec is four floats in an array; compilers map it to SSE2 or
@@ -60,6 +61,11 @@ struct Vec {
     static Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
         return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ), y.v, x.v)};
     }
+    static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
+        const __m512i e = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        even.v = _mm512_permutex2var_ps(a.v, e, b.v);
+        odd.v = _mm512_permutex2var_ps(a.v, _mm512_add_epi32(e, _mm512_set1_epi32(1)), b.v);
+    }
     static Vec load_i32_n(const std::int32_t* p, int k) {
         return {_mm512_maskz_cvtepi32_ps(0xffff, _mm512_maskz_loadu_epi32(mask(k), p))};
     }
@@ -105,6 +111,11 @@ struct Vec {
     static Vec permute(Vec a, Perm p) { return {_mm256_permutevar8x32_ps(a.v, p)}; }
     static Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
         return {_mm256_blendv_ps(y.v, x.v, _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ))};
+    }
+    // Within 128-bit halves, then the halves' 64-bit pairs in order.
+    static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
+        even.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a.v, b.v, 0x88)), 0xd8));
+        odd.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a.v, b.v, 0xdd)), 0xd8));
     }
     static Vec load_i32_n(const std::int32_t* p, int k) {
         return {_mm256_cvtepi32_ps(_mm256_maskload_epi32(reinterpret_cast<const int*>(p), mask(k)))};
@@ -177,6 +188,10 @@ struct Vec {
     static Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
         for (int i = 0; i < 4; ++i) x.v[i] = a.v[i] > b.v[i] ? x.v[i] : y.v[i];
         return x;
+    }
+    static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
+        even = {{a.v[0], a.v[2], b.v[0], b.v[2]}};
+        odd = {{a.v[1], a.v[3], b.v[1], b.v[3]}};
     }
     static Vec load_i32_n(const std::int32_t* p, int k) {
         Vec r = zero();
