@@ -75,8 +75,15 @@ inline constexpr std::size_t conv_max_block = 32;
 // columns per tile (2, 3).
 inline constexpr int conv_column_batch = 24;
 
-// The forward's lane table: ints per pixel vector (conv2d_direct_forward).
-inline constexpr std::size_t conv_lane_row = 20;
+// Where one of an image's pixel vectors goes in the unfused forward, the
+// same for every image: the lanes kept (wide positions inside the output with
+// ow < out_w, consecutive in y), their count, whether they need gathering,
+// the first one's place in the output plane. One table per call.
+struct ConvLanes {
+    int idx[16];
+    int count, gather, first, unused;
+};
+static_assert(sizeof(ConvLanes) % sizeof(float) == 0 && alignof(ConvLanes) <= alignof(float));
 // Backward-filter: the transposed dy of one kernel call's images at most (floats).
 inline constexpr std::size_t conv_bwf_run_floats = 8192;
 // Images in lanes: a block's transposed x and y together at most (floats per thread, 1 MB).
@@ -102,7 +109,6 @@ struct ConvDirectPlan {
     std::size_t w_chunk, w_chunks, w_block, w_partial, w_rows;  // its chunks, L1 blocks, partials, rows
     std::size_t wide_out;  // forward + pooling: one image's wide output (C_out planes of Pw), per thread
     std::size_t ws_setup;  // both forwards: packed weights, tap offsets, the last image; then their own parts
-    bool small_plane;      // few of a wide pixel vector's lanes are outputs: images in lanes may pay
     bool batched;          // forward and backward-data put images in the lanes (conv_batched_*)
     std::size_t lanes_x, lanes_y;  // batched: one block's x and y, [c][h][w][image], per thread
     // workspace floats of each op
@@ -147,7 +153,7 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.w_rows = conv_ceil_div(g.c_out, std::size_t(p.tile.bww_rows)) * std::size_t(p.tile.bww_rows);
     p.ws_setup = p.packed_f + conv_round16(p.Kf) + p.x_last;
     p.wide_out = conv_round16(g.c_out * p.Pw);
-    p.ws_forward = p.ws_setup + conv_round16(p.vpf * conv_lane_row);
+    p.ws_forward = p.ws_setup + conv_round16(p.vpf * sizeof(ConvLanes) / sizeof(float));
     p.ws_forward_pool = p.ws_setup + p.threads * p.wide_out;
     p.ws_backward_data = p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) +
                          p.threads * conv_round16(p.group * g.c_out * p.Pw);
@@ -159,9 +165,9 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     const std::size_t x_image = g.c_in * p.HW, y_image = g.c_out * p.P;
     p.lanes_x = conv_round16(x_image * p.V);
     p.lanes_y = conv_round16(y_image * p.V);
-    p.small_plane = 10 * p.P < 7 * p.vpf * p.V && p.lanes_x + p.lanes_y <= conv_batched_max_floats;
-    p.batched = p.small_plane && g.n * p.vpf > p.P * conv_ceil_div(g.n, p.V);
-    if (p.small_plane) {
+    const bool small_plane = 10 * p.P < 7 * p.vpf * p.V && p.lanes_x + p.lanes_y <= conv_batched_max_floats;
+    p.batched = small_plane && g.n * p.vpf > p.P * conv_ceil_div(g.n, p.V);
+    if (small_plane) {
         const std::size_t blocks = p.threads * (p.lanes_x + p.lanes_y);
         p.ws_forward = std::max(p.ws_forward, p.packed_f + conv_round16(p.Kf) + blocks);
         p.ws_backward_data =
@@ -238,13 +244,46 @@ void conv_pack(std::size_t rows, std::size_t K, std::size_t mr, float* packed, A
             for (std::size_t m = 0; m < mr; ++m) *packed++ = rb + m < rows ? a(rb + m, k) : 0.0f;
 }
 
-// Forward offsets: tap k = (ci, ki, kj) reads x[ci][p' + ki*W + kj].
-inline int* conv_forward_offsets(const Conv2dGeometry& g, const ConvDirectPlan& p, float* at) {
+// Forward offsets: tap k = (ci, ki, kj) reads x[ci][p' + ki*W + kj], times
+// `lanes` floats per position (V with images in lanes, else 1).
+inline int* conv_forward_offsets(const Conv2dGeometry& g, const ConvDirectPlan& p, float* at, std::size_t lanes = 1) {
     int* off = conv_int_table(at, p.Kf);
     for (std::size_t ci = 0, k = 0; ci < g.c_in; ++ci)
         for (std::size_t ki = 0; ki < g.kh; ++ki)
-            for (std::size_t kj = 0; kj < g.kw; ++kj) off[k++] = int(ci * p.HW + ki * g.w + kj);
+            for (std::size_t kj = 0; kj < g.kw; ++kj) off[k++] = int((ci * p.HW + ki * g.w + kj) * lanes);
     return off;
+}
+
+// The forward's weights packed for the tiles at `packed` (p.packed_f floats).
+inline void conv_forward_weights(const Conv2dGeometry& g, const ConvDirectPlan& p, const float* w, float* packed) {
+    conv_pack(g.c_out, p.Kf, std::size_t(p.tile.rows), packed,
+              [&](std::size_t co, std::size_t k) { return w[co * p.Kf + k]; });
+}
+
+// Backward-data's A side at the start of the workspace (then 2 int tables and
+// the rest free at the returned scratch): rows are (ki, kj, ci), tap-major, so
+// one tile's rows add into different dx planes (rows of one plane overlap,
+// and a load that overlaps a store still in flight waits for it); K runs over
+// output channels, dy_plane floats apart; row r adds at base + shift, both
+// times `lanes` floats per position (V with images in lanes, else 1).
+inline cpu_kernels::ConvGemm conv_backward_data_setup(const Conv2dGeometry& g, const ConvDirectPlan& p,
+                                                      const float* w, std::size_t dy_plane, std::size_t lanes,
+                                                      float* workspace, float*& scratch) {
+    conv_pack(p.Kf, g.c_out, std::size_t(p.tile.rows), workspace, [&](std::size_t r, std::size_t co) {
+        return w[(co * g.c_in + r % g.c_in) * p.khw + r / g.c_in];
+    });
+    float* at = workspace + p.packed_b;
+    int* off = conv_int_table(at, g.c_out);
+    for (std::size_t co = 0; co < g.c_out; ++co) off[co] = int(co * dy_plane);
+    at += conv_round16(g.c_out);
+    int* base = conv_int_table(at, p.Kf);
+    int* shift = conv_int_table(at + conv_round16(p.Kf), p.Kf);
+    for (std::size_t ki = 0, r = 0; ki < g.kh; ++ki)
+        for (std::size_t kj = 0; kj < g.kw; ++kj)
+            for (std::size_t ci = 0; ci < g.c_in; ++ci, ++r)
+                base[r] = int(ci * p.HW * lanes), shift[r] = int((ki * g.w + kj) * lanes);
+    scratch = at + 2 * conv_round16(p.Kf);
+    return {workspace, off, int(g.c_out), p.Kf, 0, nullptr, false, base, shift};
 }
 
 // The last image with zeros after it: the junk lanes of its last vectors
@@ -267,8 +306,7 @@ inline ConvForwardSetup conv_forward_setup(const Conv2dGeometry& g, const ConvDi
                                            const float* w, const float* bias, bool relu, std::size_t dst_stride,
                                            float* workspace) {
     float* packed = workspace;
-    conv_pack(g.c_out, p.Kf, std::size_t(p.tile.rows), packed,
-              [&](std::size_t co, std::size_t k) { return w[co * p.Kf + k]; });
+    conv_forward_weights(g, p, w, packed);
     const int* off = conv_forward_offsets(g, p, workspace + p.packed_f);
     return {{packed, off, int(p.Kf), g.c_out, dst_stride, bias, relu, nullptr, nullptr},
             conv_last_image(g, p, x, workspace + p.packed_f + conv_round16(p.Kf))};
@@ -338,13 +376,36 @@ inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g
 // [c][h][w][image], so every output position is one whole vector and the
 // shifted GEMM's offsets are the unbatched ones times V (no junk lanes, no
 // gathers); each block's result is transposed back. Items are blocks.
+
+// The shifted GEMM over a block's output positions q = (oh, ow): a column
+// reads `in` and writes `out`, each at q (dense, P positions) or at the
+// position's place in the input plane (oh*W + ow), V floats per position.
+// In backward-data, count is the lanes left in the dx plane after dst, as
+// the unbatched op's tile clips each row's shift against.
+inline void conv_batched_columns(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p,
+                                 const cpu_kernels::ConvGemm& a, const float* in, bool in_dense, float* out) {
+    cpu_kernels::ConvColumn col[conv_column_batch];
+    int count = 0;
+    for (std::size_t oh = 0, q = 0; oh < g.out_h; ++oh)
+        for (std::size_t ow = 0; ow < g.out_w; ++ow, ++q) {
+            const std::size_t at = oh * g.w + ow;
+            cpu_kernels::ConvColumn& cl = col[count++];
+            cl.src = in + (in_dense ? q : at) * p.V;
+            cl.dst = out + (in_dense ? at : q) * p.V;
+            cl.count = int(a.shift ? (p.HW - at) * p.V : p.V);
+            cl.gather = false;
+            if (count == conv_column_batch || q + 1 == p.P) {
+                TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
+                count = 0;
+            }
+        }
+}
+
 // Forward: columns are output positions, rows output channels.
 inline void conv_batched_forward(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p, const float* x,
                                  const float* w, const float* bias, bool relu, float* y, float* workspace) {
-    conv_pack(g.c_out, p.Kf, std::size_t(p.tile.rows), workspace,
-              [&](std::size_t co, std::size_t k) { return w[co * p.Kf + k]; });
-    int* off = conv_forward_offsets(g, p, workspace + p.packed_f);
-    for (std::size_t k = 0; k < p.Kf; ++k) off[k] *= int(p.V);
+    conv_forward_weights(g, p, w, workspace);
+    const int* off = conv_forward_offsets(g, p, workspace + p.packed_f, p.V);
     float* scratch = workspace + p.packed_f + conv_round16(p.Kf);
     const cpu_kernels::ConvGemm a{workspace, off, int(p.Kf), g.c_out, p.P * p.V, bias, relu, nullptr, nullptr};
     const std::size_t x_image = g.c_in * p.HW, y_image = g.c_out * p.P;
@@ -354,20 +415,7 @@ inline void conv_batched_forward(const Cpu& be, const Conv2dGeometry& g, const C
         const std::size_t i0 = item * p.V, images = std::min(p.V, g.n - i0);
         if (images < p.V) std::fill(xt, xt + x_image * p.V, 0.0f);  // idle lanes: zeros, not stale values
         TYPENET_ISA_CALL(be.isa(), conv_transpose, x + i0 * x_image, x_image, images, x_image, xt, p.V);
-        cpu_kernels::ConvColumn col[conv_column_batch];
-        int count = 0;
-        for (std::size_t oh = 0, q = 0; oh < g.out_h; ++oh)
-            for (std::size_t ow = 0; ow < g.out_w; ++ow, ++q) {
-                cpu_kernels::ConvColumn& cl = col[count++];
-                cl.src = xt + (oh * g.w + ow) * p.V;
-                cl.dst = yt + q * p.V;
-                cl.count = int(p.V);
-                cl.gather = false;
-                if (count == conv_column_batch || q + 1 == p.P) {
-                    TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
-                    count = 0;
-                }
-            }
+        conv_batched_columns(be, g, p, a, xt, false, yt);
         TYPENET_ISA_CALL(be.isa(), conv_transpose, yt, p.V, y_image, images, y + i0 * y_image, y_image);
     });
 }
@@ -376,21 +424,8 @@ inline void conv_batched_forward(const Cpu& be, const Conv2dGeometry& g, const C
 // unbatched op, each adding a whole vector at its tap's shift into dx's block.
 inline void conv_batched_backward_data(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p,
                                        const float* dy, const float* w, float* dx, float* workspace) {
-    conv_pack(p.Kf, g.c_out, std::size_t(p.tile.rows), workspace, [&](std::size_t r, std::size_t co) {
-        return w[(co * g.c_in + r % g.c_in) * p.khw + r / g.c_in];
-    });
-    float* at = workspace + p.packed_b;
-    int* off = conv_int_table(at, g.c_out);
-    for (std::size_t co = 0; co < g.c_out; ++co) off[co] = int(co * p.P * p.V);
-    at += conv_round16(g.c_out);
-    int* base = conv_int_table(at, p.Kf);
-    int* shift = conv_int_table(at + conv_round16(p.Kf), p.Kf);
-    for (std::size_t ki = 0, r = 0; ki < g.kh; ++ki)
-        for (std::size_t kj = 0; kj < g.kw; ++kj)
-            for (std::size_t ci = 0; ci < g.c_in; ++ci, ++r)
-                base[r] = int(ci * p.HW * p.V), shift[r] = int((ki * g.w + kj) * p.V);
-    float* scratch = at + 2 * conv_round16(p.Kf);
-    const cpu_kernels::ConvGemm a{workspace, off, int(g.c_out), p.Kf, 0, nullptr, false, base, shift};
+    float* scratch = nullptr;
+    const cpu_kernels::ConvGemm a = conv_backward_data_setup(g, p, w, p.P * p.V, p.V, workspace, scratch);
     const std::size_t x_image = g.c_in * p.HW, y_image = g.c_out * p.P;
     conv_run_items(be, conv_ceil_div(g.n, p.V), [&](std::size_t t, std::size_t item, bool) {
         float* dxt = scratch + t * (p.lanes_x + p.lanes_y);
@@ -399,20 +434,7 @@ inline void conv_batched_backward_data(const Cpu& be, const Conv2dGeometry& g, c
         if (images < p.V) std::fill(dyt, dyt + y_image * p.V, 0.0f);
         TYPENET_ISA_CALL(be.isa(), conv_transpose, dy + i0 * y_image, y_image, images, y_image, dyt, p.V);
         std::fill(dxt, dxt + x_image * p.V, 0.0f);
-        cpu_kernels::ConvColumn col[conv_column_batch];
-        int count = 0;
-        for (std::size_t oh = 0, q = 0; oh < g.out_h; ++oh)
-            for (std::size_t ow = 0; ow < g.out_w; ++ow, ++q) {
-                cpu_kernels::ConvColumn& cl = col[count++];
-                cl.src = dyt + q * p.V;
-                cl.dst = dxt + (oh * g.w + ow) * p.V;
-                cl.count = INT_MAX / 2;  // no plane edge to clip at: every shifted row stays inside the block
-                cl.gather = false;
-                if (count == conv_column_batch || q + 1 == p.P) {
-                    TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
-                    count = 0;
-                }
-            }
+        conv_batched_columns(be, g, p, a, dyt, true, dxt);
         TYPENET_ISA_CALL(be.isa(), conv_transpose, dxt, p.V, x_image, images, dx + i0 * x_image, x_image);
     });
 }
@@ -447,28 +469,23 @@ inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const 
     const cpu_kernels::ConvGemm& a = setup.a;
     const float* x_last = setup.x_last;
 
-    // Where each of an image's pixel vectors goes, the same for every image:
-    // lanes kept (wide positions inside the output with ow < out_w, which are
-    // consecutive in y), their count, whether they need gathering and the
-    // first one's place in the output plane. One table per call, not per column.
-    constexpr std::size_t row = conv_lane_row;  // idx[16], count, gather, first
-    int* lanes = conv_int_table(workspace + p.ws_setup, p.vpf * row);
+    ConvLanes* lanes = ::new (static_cast<void*>(workspace + p.ws_setup)) ConvLanes[p.vpf];
     for (std::size_t v = 0; v < p.vpf; ++v) {
-        int* t = lanes + v * row;
+        ConvLanes& t = lanes[v];
         const std::size_t p0 = v * p.V;
         std::size_t r = p0 / g.w, cw = p0 % g.w, first = 0;
         int kept = 0;
         for (int l = 0; l < int(p.V); ++l) {
-            t[l] = 0;
+            t.idx[l] = 0;
             if (p0 + std::size_t(l) < p.L && cw < g.out_w) {
                 if (kept == 0) first = r * g.out_w + cw;
-                t[kept++] = l;
+                t.idx[kept++] = l;
             }
             if (++cw == g.w) cw = 0, ++r;
         }
-        t[16] = kept;
-        t[17] = kept > 0 && t[kept - 1] != kept - 1;
-        t[18] = int(first);
+        t.count = kept;
+        t.gather = kept > 0 && t.idx[kept - 1] != kept - 1;
+        t.first = int(first);
     }
 
     // Items: runs of whole column batches over all images' pixel vectors.
@@ -483,13 +500,13 @@ inline void conv2d_direct_forward(const Cpu& be, const Conv2dGeometry& g, const 
             const int count = int(std::min(batch, end - c0));
             for (int j = 0; j < count; ++j) {
                 const std::size_t c = c0 + std::size_t(j), image = c / p.vpf, v = c % p.vpf;
-                const int* t = lanes + v * row;
+                const ConvLanes& t = lanes[v];
                 cpu_kernels::ConvColumn& cl = col[j];
                 cl.src = (image + 1 == g.n ? x_last : x + image * x_image) + v * p.V;
-                cl.dst = y + image * y_image + t[18];
-                cl.count = t[16];
-                cl.gather = t[17] != 0;
-                cl.idx = t;
+                cl.dst = y + image * y_image + t.first;
+                cl.count = t.count;
+                cl.gather = t.gather != 0;
+                cl.idx = t.idx;
             }
             TYPENET_ISA_CALL(be.isa(), conv_gemm_columns, a, col, count);
         }
@@ -557,26 +574,9 @@ inline void conv2d_direct_backward_data(const Cpu& be, const Conv2dGeometry& g, 
     if (g.n == 0) return;
     const ConvDirectPlan p = conv_direct_plan(be, g);
     if (p.batched) return conv_batched_backward_data(be, g, p, dy, w, dx, workspace);
-    const auto mr = std::size_t(p.tile.rows);
-    float* packed = workspace;
-    // Rows are (ki, kj, ci), tap-major, so one tile's rows add into different
-    // dx planes: rows of one plane overlap, and a load that overlaps a store
-    // still in flight waits for it. K runs over output channels.
-    conv_pack(p.Kf, g.c_out, mr, packed, [&](std::size_t r, std::size_t co) {
-        return w[(co * g.c_in + r % g.c_in) * p.khw + r / g.c_in];
-    });
-    float* at = workspace + p.packed_b;
-    int* off = conv_int_table(at, g.c_out);
-    for (std::size_t co = 0; co < g.c_out; ++co) off[co] = int(co * p.Pw);
-    at += conv_round16(g.c_out);
-    int* base = conv_int_table(at, p.Kf);
-    int* shift = conv_int_table(at + conv_round16(p.Kf), p.Kf);
-    for (std::size_t ki = 0, r = 0; ki < g.kh; ++ki)
-        for (std::size_t kj = 0; kj < g.kw; ++kj)
-            for (std::size_t ci = 0; ci < g.c_in; ++ci, ++r) base[r] = int(ci * p.HW), shift[r] = int(ki * g.w + kj);
-    float* scratch = at + 2 * conv_round16(p.Kf);
+    float* scratch = nullptr;
+    const cpu_kernels::ConvGemm a = conv_backward_data_setup(g, p, w, p.Pw, 1, workspace, scratch);
     const std::size_t per_thread = conv_round16(p.group * g.c_out * p.Pw);
-    const cpu_kernels::ConvGemm a{packed, off, int(g.c_out), p.Kf, 0, nullptr, false, base, shift};
 
     conv_run_items(be, conv_ceil_div(g.n, p.group), [&](std::size_t t, std::size_t item, bool first) {
         float* d = scratch + t * per_thread;  // (group, C_out, Pw): only dy's own positions are ever written
