@@ -143,6 +143,24 @@ void expect_fused_equals_unfused(std::size_t n) {
     for (std::size_t i = 0; i < y_fused.size(); ++i) ASSERT_EQ(y_fused[i], y_plain[i]) << "output " << i;
     for (std::size_t i = 0; i < dx_fused.size(); ++i) ASSERT_EQ(dx_fused[i], dx_plain[i]) << "input gradient " << i;
     for (std::size_t i = 0; i < M::parameter_count; ++i) ASSERT_EQ(g_fused[i], g_plain[i]) << "parameter gradient " << i;
+    // Without an input gradient (training's case) a first Conv2D, ReLU,
+    // MaxPool2D runs its backward-filter from the pooling's gradient: the
+    // same parameter gradients, from the output and from inside (layer 2).
+    using L2 = typename Net::template layer<2>;
+    std::vector<T> d2(n * L2::output_shape::size);
+    for (auto& v : d2) v = T(rng.uniform(-1.0, 1.0));
+    auto params_only = [&](bool fuse, std::size_t from, const T* d) {
+        m.set_fusion(fuse);
+        m.forward(x.data(), n, true);
+        m.backward_from(from, d);
+        return m.gradients().to_host();
+    };
+    const auto p_fused = params_only(true, M::layer_count - 1, dout.data());
+    for (std::size_t i = 0; i < M::parameter_count; ++i)
+        ASSERT_EQ(p_fused[i], g_plain[i]) << "parameter gradient without dx " << i;
+    const auto p2_fused = params_only(true, 2, d2.data()), p2_plain = params_only(false, 2, d2.data());
+    for (std::size_t i = 0; i < M::parameter_count; ++i)
+        ASSERT_EQ(p2_fused[i], p2_plain[i]) << "backward_from(2) parameter gradient " << i;
     // Inference never fuses: layer 0's output is the convolution's own (some negative).
     m.set_fusion(true);
     m.forward(x.data(), n, false);

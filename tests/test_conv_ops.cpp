@@ -416,28 +416,37 @@ TYPED_TEST(PoolOps, MaxPoolOverlappingWindowsAccumulate) {
 // conv2d_relu_maxpool_forward against conv2d_forward(relu) then
 // maxpool2d_forward, bit for bit: the fused direct path (stride 1, valid,
 // 2x2 pooling; odd outputs floor), and the shapes it hands to the two ops.
+struct ConvPoolCase {
+    size_t n, c_in, h, w, c_out, k, stride, pool;
+    Padding pad;
+    Conv2dGeometry conv() const { return make_conv2d_geometry(n, c_in, h, w, c_out, k, k, stride, stride, pad); }
+    Pool2dGeometry pooling() const {
+        const auto g = conv();
+        return make_pool2d_geometry(n, c_out, g.out_h, g.out_w, pool, pool, pool, pool);
+    }
+    std::string name(const Cpu& be) const {
+        return std::to_string(n) + "x" + std::to_string(c_in) + "x" + std::to_string(h) + "x" + std::to_string(w) +
+               " -> " + std::to_string(c_out) + ", " + std::to_string(be.threads()) + " threads";
+    }
+};
+const ConvPoolCase conv_pool_cases[] = {
+    {1, 1, 28, 28, 32, 3, 1, 2, Padding::valid},   // the reference CNN's conv1: 26 -> 13
+    {3, 32, 13, 13, 17, 3, 1, 2, Padding::valid},  // 11 -> 5 (floor)
+    {63, 3, 7, 9, 5, 3, 1, 2, Padding::valid},     // 5x7 -> 2x3
+    {65, 2, 12, 10, 33, 5, 1, 2, Padding::valid},  // kernel 5
+    {64, 1, 13, 13, 19, 3, 1, 2, Padding::valid},  // 11 -> 5 with few taps
+    {3, 2, 9, 9, 4, 3, 2, 2, Padding::valid},      // stride 2: the two ops
+    {3, 2, 9, 9, 4, 3, 1, 2, Padding::same},       // padded: the two ops
+    {3, 2, 11, 11, 4, 3, 1, 3, Padding::valid},    // a 3x3 pooling: the two ops
+};
+
 TYPED_TEST(PoolOps, ConvReluMaxPoolEqualsTheTwoOps) {
     using T = TypeParam;
-    struct Case {
-        size_t n, c_in, h, w, c_out, k, stride, pool;
-        Padding pad;
-    };
-    const Case cases[] = {
-        {1, 1, 28, 28, 32, 3, 1, 2, Padding::valid},   // the reference CNN's conv1: 26 -> 13
-        {3, 32, 13, 13, 17, 3, 1, 2, Padding::valid},  // 11 -> 5 (floor)
-        {63, 3, 7, 9, 5, 3, 1, 2, Padding::valid},     // 5x7 -> 2x3
-        {65, 2, 12, 10, 33, 5, 1, 2, Padding::valid},  // kernel 5
-        {3, 2, 9, 9, 4, 3, 2, 2, Padding::valid},      // stride 2: the two ops
-        {3, 2, 9, 9, 4, 3, 1, 2, Padding::same},       // padded: the two ops
-        {3, 2, 11, 11, 4, 3, 1, 3, Padding::valid},    // a 3x3 pooling: the two ops
-    };
     for (const Cpu& be : {Cpu{1}, Cpu{3}})
-        for (const Case& c : cases) {
-            const auto g = make_conv2d_geometry(c.n, c.c_in, c.h, c.w, c.c_out, c.k, c.k, c.stride, c.stride, c.pad);
-            const auto pg = make_pool2d_geometry(c.n, c.c_out, g.out_h, g.out_w, c.pool, c.pool, c.pool, c.pool);
-            const std::string what = std::to_string(c.n) + "x" + std::to_string(c.c_in) + "x" + std::to_string(c.h) +
-                                     "x" + std::to_string(c.w) + " -> " + std::to_string(c.c_out) + ", " +
-                                     std::to_string(be.threads()) + " threads";
+        for (const ConvPoolCase& c : conv_pool_cases) {
+            const auto g = c.conv();
+            const auto pg = c.pooling();
+            const std::string what = c.name(be);
             Rng rng(c.n * 7 + c.c_out);
             const auto x = uniform<T>(rng, g.input_size()), w = uniform<T>(rng, g.weight_size()),
                        b = uniform<T>(rng, g.c_out);
@@ -460,6 +469,45 @@ TYPED_TEST(PoolOps, ConvReluMaxPoolEqualsTheTwoOps) {
             const bool direct = std::is_same_v<T, float> && be.isa() != CpuIsa::portable && c.stride == 1 &&
                                 c.pad == Padding::valid && c.pool == 2;
             EXPECT_EQ(stored, !direct) << what << ": the fused kernels should pool without storing";
+        }
+}
+
+// conv2d_relu_maxpool_backward_filter against maxpool2d_backward (with the
+// ReLU's mask) then conv2d_backward_filter, bit for bit; the float direct
+// kernels with few taps never touch the conv_dy scratch.
+TYPED_TEST(PoolOps, ConvReluMaxPoolBackwardFilterEqualsTheTwoOps) {
+    using T = TypeParam;
+    for (const Cpu& be : {Cpu{1}, Cpu{3}})
+        for (const ConvPoolCase& c : conv_pool_cases) {
+            const auto g = c.conv();
+            const auto pg = c.pooling();
+            const std::string what = c.name(be);
+            Rng rng(c.n * 11 + c.c_out);
+            const auto x = uniform<T>(rng, g.input_size()), w = uniform<T>(rng, g.weight_size()),
+                       b = uniform<T>(rng, g.c_out), pool_dy = uniform<T>(rng, pg.output_size());
+            std::vector<T> ws(conv2d_workspace(be, g) + 1), conv(g.output_size()), pool_y(pg.output_size());
+            std::vector<std::int32_t> at(pg.output_size());
+            conv2d_forward(be, g, x.data(), w.data(), b.data(), conv.data(), ws.data(), true);
+            maxpool2d_forward(be, pg, conv.data(), pool_y.data(), at.data());
+            ASSERT_TRUE(std::any_of(pool_y.begin(), pool_y.end(), [](T v) { return v == T(0); })) << what;
+
+            auto dconv = poisoned<T>(g.output_size()), want_dw = poisoned<T>(g.weight_size()),
+                 want_db = poisoned<T>(g.c_out);
+            maxpool2d_backward(be, pg, pool_dy.data(), at.data(), dconv.data(), pool_y.data());
+            conv2d_backward_filter(be, g, x.data(), dconv.data(), want_dw.data(), want_db.data(), ws.data());
+
+            auto scratch = poisoned<T>(g.output_size()), dw = poisoned<T>(g.weight_size() + 1),
+                 db = poisoned<T>(g.c_out + 1);
+            const T canary = dw.back();
+            conv2d_relu_maxpool_backward_filter(be, g, pg, x.data(), pool_y.data(), at.data(), pool_dy.data(),
+                                                scratch.data(), dw.data(), db.data(), ws.data());
+            EXPECT_TRUE(bitwise_equal(std::vector<T>(dw.begin(), dw.end() - 1), want_dw)) << what;
+            EXPECT_TRUE(bitwise_equal(std::vector<T>(db.begin(), db.end() - 1), want_db)) << what;
+            EXPECT_TRUE(bitwise_equal(std::vector<T>{dw.back(), db.back()}, std::vector<T>{canary, canary})) << what;
+            const bool direct = std::is_same_v<T, float> && be.isa() != CpuIsa::portable && c.stride == 1 &&
+                                c.pad == Padding::valid && c.pool == 2 && c.c_in * c.k * c.k < 64;
+            EXPECT_EQ(bitwise_equal(scratch, poisoned<T>(g.output_size())), direct)
+                << what << ": the fused kernels should route the pooled gradient without storing the full one";
         }
 }
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -337,6 +338,35 @@ TEST(DirectConvSupport, Shapes) {
                  ArgumentError);
 }
 
+// The backward-filter from a pooling's gradient takes a first layer's few
+// taps (C_in * KH * KW < 64) and a 2x2 pooling of the whole output; it
+// refuses the rest by name (conv_pool.hpp then runs the two ops).
+TEST(DirectConvSupport, PoolBackwardShapes) {
+    const auto pool_of = [](const Conv2dGeometry& g, std::size_t k) {
+        return make_pool2d_geometry(g.n, g.c_out, g.out_h, g.out_w, k, k, k, k);
+    };
+    const auto conv1 = make_conv2d_geometry(64, 1, 28, 28, 32, 3, 3, 1, 1, Padding::valid);
+    const auto conv2 = make_conv2d_geometry(64, 32, 13, 13, 64, 3, 3, 1, 1, Padding::valid);
+    const auto rgb5 = make_conv2d_geometry(8, 2, 12, 12, 8, 5, 5, 1, 1, Padding::valid);  // 50 taps
+    EXPECT_TRUE(conv2d_direct_pool_backward_supported(conv1, pool_of(conv1, 2)));
+    EXPECT_TRUE(conv2d_direct_pool_backward_supported(rgb5, pool_of(rgb5, 2)));
+    EXPECT_FALSE(conv2d_direct_pool_backward_supported(conv1, pool_of(conv1, 3)));
+    EXPECT_FALSE(conv2d_direct_pool_backward_supported(conv2, pool_of(conv2, 2)));  // 288 taps
+    const Cpu be{1};
+    const auto pg = pool_of(conv2, 2);
+    std::vector<float> x(conv2.input_size()), y(pg.output_size()), dw(conv2.weight_size()), db(conv2.c_out);
+    std::vector<float> ws(conv2d_direct_workspace(be, conv2));
+    std::vector<std::int32_t> at(pg.output_size());
+    try {
+        conv2d_direct_maxpool2x2_backward_filter(be, conv2, pg, x.data(), y.data(), at.data(), y.data(), dw.data(),
+                                                 db.data(), ws.data());
+        ADD_FAILURE() << "288 taps were not refused";
+    } catch (const ArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("conv2d_direct_maxpool2x2_backward_filter"), std::string::npos)
+            << e.what();
+    }
+}
+
 TEST(DirectConvSupport, EmptyBatch) {
     const auto g = make_conv2d_geometry(0, 2, 5, 5, 3, 3, 3, 1, 1, Padding::valid);
     const Cpu be{2};
@@ -345,6 +375,12 @@ TEST(DirectConvSupport, EmptyBatch) {
     conv2d_direct_forward(be, g, nullptr, w.data(), nullptr, true, nullptr, ws.data());
     conv2d_direct_backward_data(be, g, nullptr, w.data(), nullptr, ws.data());
     conv2d_direct_backward_filter(be, g, nullptr, nullptr, dw.data(), db.data(), ws.data());
+    EXPECT_TRUE(std::all_of(dw.begin(), dw.end(), [](float v) { return v == 0.0f; }));
+    EXPECT_TRUE(std::all_of(db.begin(), db.end(), [](float v) { return v == 0.0f; }));
+    std::fill(dw.begin(), dw.end(), 1.0f), std::fill(db.begin(), db.end(), 1.0f);
+    const auto pg = make_pool2d_geometry(0, g.c_out, g.out_h, g.out_w, 2, 2, 2, 2);
+    conv2d_direct_maxpool2x2_backward_filter(be, g, pg, nullptr, nullptr, nullptr, nullptr, dw.data(), db.data(),
+                                             ws.data());
     EXPECT_TRUE(std::all_of(dw.begin(), dw.end(), [](float v) { return v == 0.0f; }));
     EXPECT_TRUE(std::all_of(db.begin(), db.end(), [](float v) { return v == 0.0f; }));
 }

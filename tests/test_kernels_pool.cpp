@@ -95,25 +95,38 @@ TEST_P(PoolPath, ForwardMatchesTheDefinitionBitForBit) {
             }
 }
 
+// Also into rows wider than the plane (the wide layout the convolution's
+// backward-filter reads): the columns past w are left alone.
 TEST_P(PoolPath, BackwardMatchesTheDefinitionWithAndWithoutTheRelu) {
     for (bool relu : {false, true})
         for (std::size_t h : sizes)
-            for (std::size_t w : sizes) {
-                const std::size_t out_h = h / 2, out_w = w / 2;
-                const auto x = pixels(h * w, static_cast<std::uint32_t>(h * 37 + w), true);
-                auto dy = pixels(out_h * out_w, static_cast<std::uint32_t>(h + 1000 * w), false);
-                std::vector<float> y(out_h * out_w);
-                std::vector<std::int32_t> at(out_h * out_w);
-                reference_forward(x.data(), w, out_h, out_w, y.data(), at.data());
-                std::vector<float> dx(h * w + 1, 7.0f), want(h * w);
-                TYPENET_ISA_CALL(GetParam(), maxpool2x2_backward_plane, dy.data(), at.data(),
-                                 relu ? y.data() : nullptr, h, w, out_h, out_w, dx.data());
-                reference_backward(dy.data(), at.data(), relu ? x.data() : nullptr, h, w, out_h, out_w, want.data());
-                for (std::size_t i = 0; i < h * w; ++i)
-                    ASSERT_TRUE(same_bits(dx[i], want[i]))
-                        << h << "x" << w << ", relu " << relu << ", pixel " << i << ": " << dx[i] << " vs " << want[i];
-                EXPECT_EQ(dx.back(), 7.0f) << "wrote past the plane, " << h << "x" << w;
-            }
+            for (std::size_t w : sizes)
+                for (std::size_t stride : {w, w + 3}) {
+                    const std::size_t out_h = h / 2, out_w = w / 2;
+                    const auto x = pixels(h * w, static_cast<std::uint32_t>(h * 37 + w), true);
+                    auto dy = pixels(out_h * out_w, static_cast<std::uint32_t>(h + 1000 * w), false);
+                    std::vector<float> y(out_h * out_w);
+                    std::vector<std::int32_t> at(out_h * out_w);
+                    reference_forward(x.data(), w, out_h, out_w, y.data(), at.data());
+                    std::vector<float> dx(h * stride + 1, 7.0f), want(h * w);
+                    TYPENET_ISA_CALL(GetParam(), maxpool2x2_backward_plane, dy.data(), at.data(),
+                                     relu ? y.data() : nullptr, h, w, out_h, out_w, dx.data(), stride);
+                    reference_backward(dy.data(), at.data(), relu ? x.data() : nullptr, h, w, out_h, out_w,
+                                       want.data());
+                    for (std::size_t r = 0; r < h; ++r)
+                        for (std::size_t c = 0; c < stride; ++c) {
+                            const float got = dx[r * stride + c];
+                            if (c >= w) {
+                                ASSERT_EQ(got, 7.0f) << h << "x" << w << ", stride " << stride
+                                                     << ": wrote a junk column, row " << r << " col " << c;
+                                continue;
+                            }
+                            ASSERT_TRUE(same_bits(got, want[r * w + c]))
+                                << h << "x" << w << ", stride " << stride << ", relu " << relu << ", pixel " << r
+                                << "," << c << ": " << got << " vs " << want[r * w + c];
+                        }
+                    EXPECT_EQ(dx.back(), 7.0f) << "wrote past the plane, " << h << "x" << w;
+                }
 }
 
 TEST_P(PoolPath, ANanWinsOnlyWhenFirstInItsWindow) {

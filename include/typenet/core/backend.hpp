@@ -97,12 +97,19 @@ concept PoolingOps =
 /// pool_y, argmax, workspace) overwrites pool_y and argmax with
 /// maxpool2d_forward(pg, max(0, conv2d_forward(g, ...))), bit for bit, and
 /// returns whether conv_y holds the ReLU's output too (it may skip storing
-/// it). Model runs Conv2D, ReLU, MaxPool2D as this one op in training where
-/// the backend has it; other backends run the three layers.
+/// it). conv2d_relu_maxpool_backward_filter(b, g, pg, x, pool_y, argmax,
+/// pool_dy, conv_dy, dw, db, workspace) overwrites dw and db with
+/// conv2d_backward_filter of maxpool2d_backward(pool_dy, argmax, pool_y),
+/// bit for bit; conv_dy (the convolution's output size) is scratch it may
+/// use. Model runs Conv2D, ReLU, MaxPool2D as these ops in training where
+/// the backend has them (the backward where the Conv2D's input needs no
+/// gradient: a first layer); other backends run the three layers.
 template <class B, class T = float>
 concept ConvPoolFusionOps = BackendObject<B> && requires(B& b, T* p, const T* cp, std::int32_t* ip,
-                                                         const Conv2dGeometry& g, const Pool2dGeometry& pg) {
+                                                         const std::int32_t* cip, const Conv2dGeometry& g,
+                                                         const Pool2dGeometry& pg) {
     { conv2d_relu_maxpool_forward(b, g, pg, cp, cp, cp, p, p, ip, p) } -> std::convertible_to<bool>;
+    conv2d_relu_maxpool_backward_filter(b, g, pg, cp, cp, cip, cp, p, p, p, p);
 };
 
 /// Batch normalisation over (n, channels, spatial): training forward

@@ -209,10 +209,26 @@ public:
         TYPENET_ASSERT(input_ != nullptr);
         check_layer(layer_index, "backward_from");
         restore_output(layer_index);  // a ReLU's backward reads its output
+        // A first Conv2D, ReLU, MaxPool2D whose input needs no gradient: the
+        // Conv2D's backward-filter reads the pooling's gradient itself.
+        bool pool_backward = false;
+        if constexpr (fuses_pool<0>) pool_backward = fused_ && !dinput && layer_index >= 2;
         const T* dy = d_layer_output;
         for_each_layer_reverse([&]<std::size_t I, class BL>() {
             if constexpr (I > 0)  // (I = 0 is never skipped; nvcc warns on `0 > unsigned`)
                 if (I > layer_index) return;
+            if constexpr (I == 0 && fuses_pool<I>)  // (I, not 0: names here must depend on I for nvcc)
+                if (pool_backward) {
+                    using PL = layer<I + 2>;
+                    auto io = make_io<I, BL>();
+                    auto pool = make_io<I + 2, PL>();
+                    io.dy = dy;  // the pooling's output gradient, handed on by it and the ReLU
+                    T* conv_dy = dy == grad_[0].data() ? grad_[1].data() : grad_[0].data();
+                    BL::backward_relu_maxpool(io, PL::geometry(n_), pool.y, pool.index_scratch, conv_dy);
+                    return;
+                }
+            if constexpr (I == 2 && pooled_by_conv<I>)
+                if (pool_backward) return;  // layer 0 does its backward
             // A ReLU whose backward the next layer did (folded<I>) hands dy on too.
             bool folded_now = false;
             if constexpr (folded<I>) folded_now = fused_ && I < layer_index;
@@ -238,9 +254,11 @@ public:
     /// followed by ReLU runs as one op (the ReLU in the product's store); a
     /// Conv2D, ReLU, MaxPool2D runs as one op where the backend has it
     /// (ConvPoolFusionOps: the CPU pools each image's output while it is in
-    /// cache and may not store the convolution's); and a MaxPool2D after a
-    /// ReLU does the ReLU's backward in its own (only where a gradient
-    /// arrives). Inference forwards never fuse, so layer_output(i) after one
+    /// cache and may not store the convolution's; as the first layers, whose
+    /// input needs no gradient, also in backward, routing the pooling's
+    /// gradient straight into the convolution's backward-filter); and a
+    /// MaxPool2D after a ReLU does the ReLU's backward in its own (only where
+    /// a gradient arrives). Inference forwards never fuse, so layer_output(i) after one
     /// is each layer's own output. Turning it off gives the layer-by-layer
     /// reference, bit-identical by construction.
     void set_fusion(bool on) { fusion_ = on; }

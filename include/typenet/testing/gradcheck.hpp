@@ -69,6 +69,10 @@ GradCheckResult check_network_gradients(GradCheckOptions o = {}) {
     };
     objective();
     model.backward(r.data(), dx.data());
+    // The parameters' gradients from a backward without the input's, as in
+    // training, where Model may take other ops (a first Conv2D, ReLU,
+    // MaxPool2D's fused backward-filter).
+    if constexpr (M::parameter_count > 0) model.backward(r.data());
     std::vector<double> dw(model.gradients().data(), model.gradients().data() + M::parameter_count);
 
     GradCheckResult res;

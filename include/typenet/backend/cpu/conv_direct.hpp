@@ -312,9 +312,13 @@ inline ConvForwardSetup conv_forward_setup(const Conv2dGeometry& g, const ConvDi
             conv_last_image(g, p, x, workspace + p.packed_f + conv_round16(p.Kf))};
 }
 
-// Backward-filter with few taps: vectors along wide positions, horizontal sums.
-inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p,
-                                          const float* x, const float* dy, float* dw, float* db, float* workspace) {
+// Backward-filter with few taps: vectors along wide positions, horizontal
+// sums. wide_dy(image, r0, rows, dst) writes output channels r0.. of dy's
+// image into dst's wide rows (g.w apart, planes p.Pw apart), leaving the
+// junk columns alone: from dy itself, or from a pooling's gradient.
+template <class WideDy>
+void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p, const float* x,
+                                   const WideDy& wide_dy, float* dw, float* db, float* workspace) {
     const int* off = conv_forward_offsets(g, p, workspace);
     const float* x_last = conv_last_image(g, p, x, workspace + conv_round16(p.Kf));
     float* partials = workspace + conv_round16(p.Kf) + p.x_last;  // per chunk: dw (C_out, Kf), then db
@@ -339,8 +343,7 @@ inline void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g
             const std::size_t images = std::min(p.w_block, c1 - i0);
             for (std::size_t i = 0; i < images; ++i) {
                 xs[i] = i0 + i + 1 == g.n ? x_last : x + (i0 + i) * x_image;
-                TYPENET_ISA_CALL(be.isa(), conv_widen, dy + ((i0 + i) * g.c_out + r0) * p.P, rows, g.out_h,
-                                 int(g.out_w), e + i * group_rows * p.Pw, g.w, p.Pw);
+                wide_dy(i0 + i, r0, rows, e + i * group_rows * p.Pw);
             }
             const cpu_kernels::ConvBwfWide b{xs,  e,          group_rows * p.Pw, p.Pw, int(images), int(p.vpf), rows,
                                          off, int(p.Kf), part + r0 * p.Kf,   i0 > c0};
@@ -618,7 +621,11 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
     }
     const ConvDirectPlan p = conv_direct_plan(be, g);
     if (p.few_taps) {
-        conv_backward_filter_few_taps(be, g, p, x, dy, dw, db, workspace);
+        const auto widen = [&](std::size_t image, std::size_t r0, std::size_t rows, float* dst) {
+            TYPENET_ISA_CALL(be.isa(), conv_widen, dy + (image * g.c_out + r0) * p.P, rows, g.out_h, int(g.out_w),
+                             dst, g.w, p.Pw);
+        };
+        conv_backward_filter_few_taps(be, g, p, x, widen, dw, db, workspace);
         return;
     }
     const std::size_t x_image = g.c_in * p.HW;
@@ -673,6 +680,48 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
                 std::copy(row, row + g.c_out, db);
         }
     });
+}
+
+/// Whether conv2d_direct_maxpool2x2_backward_filter takes g and pg: those of
+/// conv2d_direct_forward_maxpool2x2, with few taps (C_in * KH * KW < 64,
+/// a first layer's), whose backward-filter reads dy as wide rows.
+inline bool conv2d_direct_pool_backward_supported(const Conv2dGeometry& g, const Pool2dGeometry& pg) {
+    return conv2d_direct_pool_supported(g, pg) && g.c_in * g.kh * g.kw < cpu_detail::conv_bwf_transpose_min_taps;
+}
+
+/// dw, db = the gradients of conv2d_direct_forward_maxpool2x2's pooled
+/// output (with its ReLU) with respect to w and bias, given x, pool_y and
+/// argmax from that forward and pool_dy (N,C_out,OUT_H/2,OUT_W/2): bit for
+/// bit conv2d_direct_backward_filter of maxpool2d_backward(pool_dy, argmax,
+/// relu_y = pool_y). The convolution's full gradient is never stored: each
+/// image's is routed from the pooled one straight into the wide rows the
+/// kernel reads (saving its write, re-read and copy). g and pg must satisfy
+/// conv2d_direct_pool_backward_supported.
+inline void conv2d_direct_maxpool2x2_backward_filter(const Cpu& be, const Conv2dGeometry& g,
+                                                     const Pool2dGeometry& pg, const float* x, const float* pool_y,
+                                                     const std::int32_t* argmax, const float* pool_dy, float* dw,
+                                                     float* db, float* workspace) {
+    using namespace cpu_detail;
+    conv_direct_check(g, "conv2d_direct_maxpool2x2_backward_filter");
+    if (!conv2d_direct_pool_backward_supported(g, pg))
+        throw ArgumentError("typenet: conv2d_direct_maxpool2x2_backward_filter: needs a 2x2 stride-2 pooling over "
+                            "the convolution's output and fewer than 64 taps (see "
+                            "conv2d_direct_pool_backward_supported)");
+    if (g.n == 0) {
+        std::fill(dw, dw + g.weight_size(), 0.0f);
+        if (db) std::fill(db, db + g.c_out, 0.0f);
+        return;
+    }
+    const ConvDirectPlan p = conv_direct_plan(be, g);
+    const std::size_t PP = pg.out_h * pg.out_w;
+    const auto unpool = [&](std::size_t image, std::size_t r0, std::size_t rows, float* dst) {
+        for (std::size_t r = 0; r < rows; ++r) {
+            const std::size_t plane = (image * g.c_out + r0 + r) * PP;
+            TYPENET_ISA_CALL(be.isa(), maxpool2x2_backward_plane, pool_dy + plane, argmax + plane, pool_y + plane,
+                             g.out_h, g.out_w, pg.out_h, pg.out_w, dst + r * p.Pw, g.w);
+        }
+    };
+    conv_backward_filter_few_taps(be, g, p, x, unpool, dw, db, workspace);
 }
 
 }  // namespace typenet

@@ -1,6 +1,7 @@
 // typenet/backend/cpu/conv_pool.hpp - a convolution, its ReLU and a 2x2 max
-// pooling as one op on the CPU (what Model runs for Conv2D, ReLU, MaxPool2D<2>
-// in training; see core/backend.hpp, ConvPoolFusionOps).
+// pooling as one op on the CPU, forward and (for a first layer)
+// backward-filter: what Model runs for Conv2D, ReLU, MaxPool2D<2> in
+// training; see core/backend.hpp, ConvPoolFusionOps.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,26 @@ bool conv2d_relu_maxpool_forward(const Cpu& be, const Conv2dGeometry& g, const P
     conv2d_forward(be, g, x, w, bias, conv_y, workspace, true);
     maxpool2d_forward(be, pg, conv_y, pool_y, argmax);
     return true;
+}
+
+/// dw, db = the gradients of conv2d_relu_maxpool_forward's pool_y with
+/// respect to w and bias, given x, pool_y and argmax from that forward and
+/// pool_dy (N,C_out,POOL_H,POOL_W); the input's gradient is not computed
+/// (Model uses this for a first layer). Bit for bit conv2d_backward_filter
+/// of maxpool2d_backward(pool_dy, argmax, relu_y = pool_y). conv_dy
+/// (N,C_out,OUT_H,OUT_W) is scratch: the float direct kernels with few taps
+/// route the pooled gradient into their own rows and leave it alone; other
+/// shapes and double go through it. workspace: conv2d_workspace(be, g).
+template <class T>
+void conv2d_relu_maxpool_backward_filter(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg,
+                                         const T* x, const T* pool_y, const std::int32_t* argmax, const T* pool_dy,
+                                         T* conv_dy, T* dw, T* db, T* workspace) {
+    if constexpr (std::is_same_v<T, float>)
+        if (cpu_detail::use_direct_conv(be, g) && conv2d_direct_pool_backward_supported(g, pg))
+            return conv2d_direct_maxpool2x2_backward_filter(be, g, pg, x, pool_y, argmax, pool_dy, dw, db,
+                                                            workspace);
+    maxpool2d_backward(be, pg, pool_dy, argmax, conv_dy, pool_y);
+    conv2d_backward_filter(be, g, x, conv_dy, dw, db, workspace);
 }
 
 }  // namespace typenet

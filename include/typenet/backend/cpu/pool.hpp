@@ -133,7 +133,7 @@ void maxpool2d_backward(const Cpu& be, const Pool2dGeometry& g, const T* dy, con
                 for (std::size_t plane = begin; plane < end; ++plane)
                     TYPENET_ISA_CALL(be.isa(), maxpool2x2_backward_plane, dy + plane * P, argmax + plane * P,
                                      relu_y ? relu_y + plane * P : nullptr, g.h, g.w, g.out_h, g.out_w,
-                                     dx + plane * HW);
+                                     dx + plane * HW, g.w);
             });
             return;
         }

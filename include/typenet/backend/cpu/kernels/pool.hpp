@@ -2,7 +2,7 @@
 // planes, per kernel path.
 //
 //   cpu_kernels::<path>::maxpool2x2_plane(x, stride, w, out_h, out_w, y, argmax)
-//   cpu_kernels::<path>::maxpool2x2_backward_plane(dy, argmax, relu_y, h, w, out_h, out_w, dx)
+//   cpu_kernels::<path>::maxpool2x2_backward_plane(dy, argmax, relu_y, h, w, out_h, out_w, dx, stride)
 // on the calling thread, one (H,W) plane each; call them with
 // TYPENET_ISA_CALL. Same results as the scalar loops in pool.hpp (ties to
 // the first maximum in row-major window order, a NaN only when first; the

@@ -75,16 +75,18 @@ inline void maxpool2x2_plane(const float* x, std::size_t stride, std::size_t w, 
 
 /// dx = dy at each window's argmax (plus 0, so -0 becomes +0 as in the
 /// scalar dx += dy), zero elsewhere; with relu_y (the forward's output),
-/// only from windows whose y > 0. dx (h,w) is overwritten, the floor's
-/// leftover row and column included.
+/// only from windows whose y > 0. dx (h rows of w, `stride` floats apart)
+/// is overwritten, the floor's leftover row and column included; columns
+/// from w to stride are not touched (a wide layout's junk columns).
 inline void maxpool2x2_backward_plane(const float* dy, const std::int32_t* argmax, const float* relu_y, std::size_t h,
-                                      std::size_t w, std::size_t out_h, std::size_t out_w, float* dx) {
+                                      std::size_t w, std::size_t out_h, std::size_t out_w, float* dx,
+                                      std::size_t stride) {
     const PoolLanes L;
     const Vec zero = Vec::zero(), row = Vec::set1(static_cast<float>(w));
     const std::size_t cols = 2 * out_w;
     for (std::size_t oh = 0; oh < out_h; ++oh) {
-        float* d0 = dx + 2 * oh * w;
-        float* d1 = d0 + w;
+        float* d0 = dx + 2 * oh * stride;
+        float* d1 = d0 + stride;
         for (std::size_t c = 0; c < cols; c += Vec::width) {
             const int k = static_cast<int>(cols - c < std::size_t(Vec::width) ? cols - c : Vec::width);
             const std::size_t o = oh * out_w + c / 2;
@@ -98,5 +100,6 @@ inline void maxpool2x2_backward_plane(const float* dy, const std::int32_t* argma
         }
         for (std::size_t c = cols; c < w; ++c) d0[c] = d1[c] = 0.0f;
     }
-    for (std::size_t i = 2 * out_h * w; i < h * w; ++i) dx[i] = 0.0f;
+    for (std::size_t r = 2 * out_h; r < h; ++r)
+        for (std::size_t c = 0; c < w; ++c) dx[r * stride + c] = 0.0f;
 }
