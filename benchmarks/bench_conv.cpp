@@ -7,7 +7,10 @@
 // bwd_data for the first convolution (no input gradient is needed there).
 // conv1 and conv2 are followed by ReLU and 2x2 max pooling, so in training
 // their forward is conv/fwd_relu_pool (the fused op, where the backend has
-// it); its FLOPs are the convolution's alone.
+// it); its FLOPs are the convolution's alone. The first one's input needs
+// no gradient, so in training its backward is conv/bwd_filter_relu_pool
+// (the pooling's gradient routed straight into the backward-filter), shown
+// beside conv/pool_bwd+bwd_filter, the two ops it replaces.
 #include "bench_common.hpp"
 #include "bench_nets.hpp"
 
@@ -53,8 +56,11 @@ constexpr auto conv_shapes = []<std::size_t... I>(std::index_sequence<I...>) {
 static_assert(conv_shapes.size() == 3 && conv_shapes[0].pooled && conv_shapes[1].pooled && !conv_shapes[2].pooled);
 constexpr std::size_t batches[] = {64, 256};
 
-enum class Pass { fwd, bwd_data, bwd_filter, fwd_relu_pool };
-constexpr const char* pass_name[] = {"conv/fwd", "conv/bwd_data", "conv/bwd_filter", "conv/fwd_relu_pool"};
+enum class Pass { fwd, bwd_data, bwd_filter, fwd_relu_pool, bwd_filter_relu_pool, pool_bwd_then_filter };
+constexpr const char* pass_name[] = {"conv/fwd",           "conv/bwd_data",
+                                     "conv/bwd_filter",    "conv/fwd_relu_pool",
+                                     "conv/bwd_filter_relu_pool", "conv/pool_bwd+bwd_filter"};
+constexpr bool fused_pass(Pass p) { return p >= Pass::fwd_relu_pool; }
 // On the CPU each case also runs through the im2col + GEMM route
 // (conv-im2col/...), which the public ops use only where the direct kernels
 // do not apply: the two side by side, in one run.
@@ -70,7 +76,7 @@ void im2col_pass(const tn::Cpu& be, const tn::Conv2dGeometry& g, Pass p, const f
         case Pass::fwd: cd::conv2d_forward_blocks(be, g, block, x, w, bias, y, workspace); break;
         case Pass::bwd_data: cd::conv2d_backward_data_blocks(be, g, block, y, w, dx, workspace); break;
         case Pass::bwd_filter: cd::conv2d_backward_filter_blocks(be, g, block, x, y, dw, db, workspace); break;
-        case Pass::fwd_relu_pool: throw std::logic_error("bench_conv: fwd_relu_pool has no im2col case");
+        default: throw std::logic_error("bench_conv: the fused passes have no im2col case");
     }
 }
 
@@ -89,8 +95,13 @@ void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, Rout
         auto db = random_tensor<B>(g.c_out, 7);
         DeviceTensor<B> workspace(tn::Dims{std::max<std::size_t>(conv2d_workspace(be, g), 1)});
         const auto pg = tn::make_pool2d_geometry(n, g.c_out, g.out_h, g.out_w, 2, 2, 2, 2);
-        auto pool_y = random_tensor<B>(p == Pass::fwd_relu_pool ? pg.output_size() : 1, 8);
-        std::vector<std::int32_t> argmax(p == Pass::fwd_relu_pool ? pg.output_size() : 1);
+        auto pool_y = random_tensor<B>(fused_pass(p) ? pg.output_size() : 1, 8);
+        auto pool_dy = random_tensor<B>(fused_pass(p) ? pg.output_size() : 1, 9);
+        std::vector<std::int32_t> argmax(fused_pass(p) ? pg.output_size() : 1);
+        if constexpr (tn::ConvPoolFusionOps<B, float>)  // the backward passes' pool_y and argmax
+            if (fused_pass(p))
+                conv2d_relu_maxpool_forward(be, g, pg, x.data(), w.data(), bias.data(), y.data(), pool_y.data(),
+                                            argmax.data(), workspace.data());
         const double seconds = time_iterations(state, be, [&] {
             if constexpr (std::is_same_v<B, tn::Cpu>)
                 if (route == Route::im2col)
@@ -106,10 +117,20 @@ void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, Rout
                 case Pass::bwd_filter:
                     conv2d_backward_filter(be, g, x.data(), y.data(), dw.data(), db.data(), workspace.data());
                     break;
-                case Pass::fwd_relu_pool:  // (registered only where the backend has the op)
+                case Pass::fwd_relu_pool:  // (the fused passes: registered only where the backend has the ops)
                     if constexpr (tn::ConvPoolFusionOps<B, float>)
                         conv2d_relu_maxpool_forward(be, g, pg, x.data(), w.data(), bias.data(), y.data(),
                                                     pool_y.data(), argmax.data(), workspace.data());
+                    break;
+                case Pass::bwd_filter_relu_pool:
+                    if constexpr (tn::ConvPoolFusionOps<B, float>)
+                        conv2d_relu_maxpool_backward_filter(be, g, pg, x.data(), pool_y.data(), argmax.data(),
+                                                            pool_dy.data(), y.data(), dw.data(), db.data(),
+                                                            workspace.data());
+                    break;
+                case Pass::pool_bwd_then_filter:
+                    maxpool2d_backward(be, pg, pool_dy.data(), argmax.data(), y.data(), pool_y.data());
+                    conv2d_backward_filter(be, g, x.data(), y.data(), dw.data(), db.data(), workspace.data());
                     break;
             }
         });
@@ -121,16 +142,18 @@ void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, Rout
 template <class B>
 void register_backend() {
     for (const int t : threads_for<B>())
-        for (const Pass p : {Pass::fwd, Pass::fwd_relu_pool, Pass::bwd_data, Pass::bwd_filter})
+        for (const Pass p : {Pass::fwd, Pass::fwd_relu_pool, Pass::bwd_data, Pass::bwd_filter,
+                             Pass::bwd_filter_relu_pool, Pass::pool_bwd_then_filter})
             for (const ConvShape& s : conv_shapes)
                 for (const std::size_t n : batches) {
-                    if (p == Pass::fwd_relu_pool && (!s.pooled || !tn::ConvPoolFusionOps<B, float>)) continue;
+                    if (fused_pass(p) && (!s.pooled || !tn::ConvPoolFusionOps<B, float>)) continue;
+                    if (p > Pass::fwd_relu_pool && s.number != 1) continue;  // Model fuses a first layer's backward
                     const std::string shape = "conv" + std::to_string(s.number) + "." + std::to_string(s.c_in) + "x" +
                                               std::to_string(s.h) + "x" + std::to_string(s.w) + "-" +
                                               std::to_string(s.c_out) + "k" + std::to_string(s.k) +
                                               "/batch:" + std::to_string(n);
                     for (const Route r : {Route::op, Route::im2col}) {
-                        if (r == Route::im2col && (!std::is_same_v<B, tn::Cpu> || p == Pass::fwd_relu_pool)) continue;
+                        if (r == Route::im2col && (!std::is_same_v<B, tn::Cpu> || fused_pass(p))) continue;
                         const char* pass = r == Route::op ? pass_name[int(p)] : im2col_pass_name[int(p)];
                         benchmark::RegisterBenchmark(case_name<B>(pass, shape, t).c_str(), conv_pass<B>, s, n, p, r, t)
                             ->UseManualTime()
