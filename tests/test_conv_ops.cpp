@@ -440,36 +440,40 @@ const ConvPoolCase conv_pool_cases[] = {
     {3, 2, 11, 11, 4, 3, 1, 3, Padding::valid},    // a 3x3 pooling: the two ops
 };
 
+// f(be, case, conv geometry, pool geometry, name) for each case on 1 and 3 threads.
+template <class F>
+void for_each_conv_pool_case(F&& f) {
+    for (const Cpu& be : {Cpu{1}, Cpu{3}})
+        for (const ConvPoolCase& c : conv_pool_cases) f(be, c, c.conv(), c.pooling(), c.name(be));
+}
+
 TYPED_TEST(PoolOps, ConvReluMaxPoolEqualsTheTwoOps) {
     using T = TypeParam;
-    for (const Cpu& be : {Cpu{1}, Cpu{3}})
-        for (const ConvPoolCase& c : conv_pool_cases) {
-            const auto g = c.conv();
-            const auto pg = c.pooling();
-            const std::string what = c.name(be);
-            Rng rng(c.n * 7 + c.c_out);
-            const auto x = uniform<T>(rng, g.input_size()), w = uniform<T>(rng, g.weight_size()),
-                       b = uniform<T>(rng, g.c_out);
-            std::vector<T> ws(conv2d_workspace(be, g) + 1);
-            auto conv = poisoned<T>(g.output_size()), want = poisoned<T>(pg.output_size());
-            std::vector<std::int32_t> want_at(pg.output_size(), -7);
-            conv2d_forward(be, g, x.data(), w.data(), b.data(), conv.data(), ws.data(), true);
-            maxpool2d_forward(be, pg, conv.data(), want.data(), want_at.data());
+    for_each_conv_pool_case([](const Cpu& be, const ConvPoolCase& c, const Conv2dGeometry& g,
+                               const Pool2dGeometry& pg, const std::string& what) {
+        Rng rng(c.n * 7 + c.c_out);
+        const auto x = uniform<T>(rng, g.input_size()), w = uniform<T>(rng, g.weight_size()),
+                   b = uniform<T>(rng, g.c_out);
+        std::vector<T> ws(conv2d_workspace(be, g) + 1);
+        auto conv = poisoned<T>(g.output_size()), want = poisoned<T>(pg.output_size());
+        std::vector<std::int32_t> want_at(pg.output_size(), -7);
+        conv2d_forward(be, g, x.data(), w.data(), b.data(), conv.data(), ws.data(), true);
+        maxpool2d_forward(be, pg, conv.data(), want.data(), want_at.data());
 
-            auto conv2 = poisoned<T>(g.output_size()), y = poisoned<T>(pg.output_size() + 1);
-            std::vector<std::int32_t> at(pg.output_size() + 1, -7);
-            const bool stored = conv2d_relu_maxpool_forward(be, g, pg, x.data(), w.data(), b.data(), conv2.data(),
-                                                            y.data(), at.data(), ws.data());
-            y.pop_back(), at.pop_back();
-            EXPECT_TRUE(bitwise_equal(y, want)) << what;
-            EXPECT_EQ(at, want_at) << what;
-            if (stored) {
-                EXPECT_TRUE(bitwise_equal(conv2, conv)) << what;
-            }
-            const bool direct = std::is_same_v<T, float> && be.isa() != CpuIsa::portable && c.stride == 1 &&
-                                c.pad == Padding::valid && c.pool == 2;
-            EXPECT_EQ(stored, !direct) << what << ": the fused kernels should pool without storing";
+        auto conv2 = poisoned<T>(g.output_size()), y = poisoned<T>(pg.output_size() + 1);
+        std::vector<std::int32_t> at(pg.output_size() + 1, -7);
+        const bool stored = conv2d_relu_maxpool_forward(be, g, pg, x.data(), w.data(), b.data(), conv2.data(),
+                                                        y.data(), at.data(), ws.data());
+        y.pop_back(), at.pop_back();
+        EXPECT_TRUE(bitwise_equal(y, want)) << what;
+        EXPECT_EQ(at, want_at) << what;
+        if (stored) {
+            EXPECT_TRUE(bitwise_equal(conv2, conv)) << what;
         }
+        const bool direct = std::is_same_v<T, float> && be.isa() != CpuIsa::portable && c.stride == 1 &&
+                            c.pad == Padding::valid && c.pool == 2;
+        EXPECT_EQ(stored, !direct) << what << ": the fused kernels should pool without storing";
+    });
 }
 
 // conv2d_relu_maxpool_backward_filter against maxpool2d_backward (with the
@@ -477,38 +481,35 @@ TYPED_TEST(PoolOps, ConvReluMaxPoolEqualsTheTwoOps) {
 // kernels with few taps never touch the conv_dy scratch.
 TYPED_TEST(PoolOps, ConvReluMaxPoolBackwardFilterEqualsTheTwoOps) {
     using T = TypeParam;
-    for (const Cpu& be : {Cpu{1}, Cpu{3}})
-        for (const ConvPoolCase& c : conv_pool_cases) {
-            const auto g = c.conv();
-            const auto pg = c.pooling();
-            const std::string what = c.name(be);
-            Rng rng(c.n * 11 + c.c_out);
-            const auto x = uniform<T>(rng, g.input_size()), w = uniform<T>(rng, g.weight_size()),
-                       b = uniform<T>(rng, g.c_out), pool_dy = uniform<T>(rng, pg.output_size());
-            std::vector<T> ws(conv2d_workspace(be, g) + 1), conv(g.output_size()), pool_y(pg.output_size());
-            std::vector<std::int32_t> at(pg.output_size());
-            conv2d_forward(be, g, x.data(), w.data(), b.data(), conv.data(), ws.data(), true);
-            maxpool2d_forward(be, pg, conv.data(), pool_y.data(), at.data());
-            ASSERT_TRUE(std::any_of(pool_y.begin(), pool_y.end(), [](T v) { return v == T(0); })) << what;
+    for_each_conv_pool_case([](const Cpu& be, const ConvPoolCase& c, const Conv2dGeometry& g,
+                               const Pool2dGeometry& pg, const std::string& what) {
+        Rng rng(c.n * 11 + c.c_out);
+        const auto x = uniform<T>(rng, g.input_size()), w = uniform<T>(rng, g.weight_size()),
+                   b = uniform<T>(rng, g.c_out), pool_dy = uniform<T>(rng, pg.output_size());
+        std::vector<T> ws(conv2d_workspace(be, g) + 1), conv(g.output_size()), pool_y(pg.output_size());
+        std::vector<std::int32_t> at(pg.output_size());
+        conv2d_forward(be, g, x.data(), w.data(), b.data(), conv.data(), ws.data(), true);
+        maxpool2d_forward(be, pg, conv.data(), pool_y.data(), at.data());
+        ASSERT_TRUE(std::any_of(pool_y.begin(), pool_y.end(), [](T v) { return v == T(0); })) << what;
 
-            auto dconv = poisoned<T>(g.output_size()), want_dw = poisoned<T>(g.weight_size()),
-                 want_db = poisoned<T>(g.c_out);
-            maxpool2d_backward(be, pg, pool_dy.data(), at.data(), dconv.data(), pool_y.data());
-            conv2d_backward_filter(be, g, x.data(), dconv.data(), want_dw.data(), want_db.data(), ws.data());
+        auto dconv = poisoned<T>(g.output_size()), want_dw = poisoned<T>(g.weight_size()),
+             want_db = poisoned<T>(g.c_out);
+        maxpool2d_backward(be, pg, pool_dy.data(), at.data(), dconv.data(), pool_y.data());
+        conv2d_backward_filter(be, g, x.data(), dconv.data(), want_dw.data(), want_db.data(), ws.data());
 
-            auto scratch = poisoned<T>(g.output_size()), dw = poisoned<T>(g.weight_size() + 1),
-                 db = poisoned<T>(g.c_out + 1);
-            const T canary = dw.back();
-            conv2d_relu_maxpool_backward_filter(be, g, pg, x.data(), pool_y.data(), at.data(), pool_dy.data(),
-                                                scratch.data(), dw.data(), db.data(), ws.data());
-            EXPECT_TRUE(bitwise_equal(std::vector<T>(dw.begin(), dw.end() - 1), want_dw)) << what;
-            EXPECT_TRUE(bitwise_equal(std::vector<T>(db.begin(), db.end() - 1), want_db)) << what;
-            EXPECT_TRUE(bitwise_equal(std::vector<T>{dw.back(), db.back()}, std::vector<T>{canary, canary})) << what;
-            const bool direct = std::is_same_v<T, float> && be.isa() != CpuIsa::portable && c.stride == 1 &&
-                                c.pad == Padding::valid && c.pool == 2 && c.c_in * c.k * c.k < 64;
-            EXPECT_EQ(bitwise_equal(scratch, poisoned<T>(g.output_size())), direct)
-                << what << ": the fused kernels should route the pooled gradient without storing the full one";
-        }
+        auto scratch = poisoned<T>(g.output_size()), dw = poisoned<T>(g.weight_size() + 1),
+             db = poisoned<T>(g.c_out + 1);
+        const T canary = dw.back();
+        conv2d_relu_maxpool_backward_filter(be, g, pg, x.data(), pool_y.data(), at.data(), pool_dy.data(),
+                                            scratch.data(), dw.data(), db.data(), ws.data());
+        EXPECT_TRUE(bitwise_equal(std::vector<T>(dw.begin(), dw.end() - 1), want_dw)) << what;
+        EXPECT_TRUE(bitwise_equal(std::vector<T>(db.begin(), db.end() - 1), want_db)) << what;
+        EXPECT_TRUE(bitwise_equal(std::vector<T>{dw.back(), db.back()}, std::vector<T>{canary, canary})) << what;
+        const bool direct = std::is_same_v<T, float> && be.isa() != CpuIsa::portable && c.stride == 1 &&
+                            c.pad == Padding::valid && c.pool == 2 && c.c_in * c.k * c.k < 64;
+        EXPECT_EQ(bitwise_equal(scratch, poisoned<T>(g.output_size())), direct)
+            << what << ": the fused kernels should route the pooled gradient without storing the full one";
+    });
 }
 
 // ---- Cpu::parallel_for -------------------------------------------------------
