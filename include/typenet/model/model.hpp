@@ -223,8 +223,7 @@ public:
                     auto io = make_io<I, BL>();
                     auto pool = make_io<I + 2, PL>();
                     io.dy = dy;  // the pooling's output gradient, handed on by it and the ReLU
-                    T* conv_dy = dy == grad_[0].data() ? grad_[1].data() : grad_[0].data();
-                    BL::backward_relu_maxpool(io, PL::geometry(n_), pool.y, pool.index_scratch, conv_dy);
+                    BL::backward_relu_maxpool(io, PL::geometry(n_), pool.y, pool.index_scratch, free_grad(dy));
                     return;
                 }
             if constexpr (I == 2 && pooled_by_conv<I>)
@@ -242,9 +241,7 @@ public:
                 if (fused_) io.y = act_[I - 1].data();  // the fused layer's output is this ReLU's
             if constexpr (folds_previous<I>) io.relu_mask = fused_;
             io.dy = dy;
-            // Into whichever gradient buffer does not hold dy (a pass-through
-            // layer may have handed dy on from either).
-            io.dx = (I == 0) ? dinput : (dy == grad_[0].data() ? grad_[1].data() : grad_[0].data());
+            io.dx = (I == 0) ? dinput : free_grad(dy);
             BL::backward(io);
             dy = io.dx;
         });
@@ -412,6 +409,10 @@ private:
                 }
         });
     }
+
+    // The gradient buffer that does not hold dy (a pass-through layer may
+    // have handed dy on from either, or dy is the caller's).
+    T* free_grad(const T* dy) { return dy == grad_[0].data() ? grad_[1].data() : grad_[0].data(); }
 
     template <std::size_t I>
     const T* layer_input() const {

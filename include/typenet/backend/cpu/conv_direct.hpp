@@ -312,6 +312,12 @@ inline ConvForwardSetup conv_forward_setup(const Conv2dGeometry& g, const ConvDi
             conv_last_image(g, p, x, workspace + p.packed_f + conv_round16(p.Kf))};
 }
 
+// Backward-filter of an empty batch: dw and db (if given) are zero.
+inline void conv_zero_filter_gradients(const Conv2dGeometry& g, float* dw, float* db) {
+    std::fill(dw, dw + g.weight_size(), 0.0f);
+    if (db) std::fill(db, db + g.c_out, 0.0f);
+}
+
 // Backward-filter with few taps: vectors along wide positions, horizontal
 // sums. wide_dy(image, r0, rows, dst) writes output channels r0.. of dy's
 // image into dst's wide rows (g.w apart, planes p.Pw apart), leaving the
@@ -614,11 +620,7 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
                                           float* dw, float* db, float* workspace) {
     using namespace cpu_detail;
     conv_direct_check(g, "conv2d_direct_backward_filter");
-    if (g.n == 0) {
-        std::fill(dw, dw + g.weight_size(), 0.0f);
-        if (db) std::fill(db, db + g.c_out, 0.0f);
-        return;
-    }
+    if (g.n == 0) return conv_zero_filter_gradients(g, dw, db);
     const ConvDirectPlan p = conv_direct_plan(be, g);
     if (p.few_taps) {
         const auto widen = [&](std::size_t image, std::size_t r0, std::size_t rows, float* dst) {
@@ -707,11 +709,7 @@ inline void conv2d_direct_maxpool2x2_backward_filter(const Cpu& be, const Conv2d
         throw ArgumentError("typenet: conv2d_direct_maxpool2x2_backward_filter: needs a 2x2 stride-2 pooling over "
                             "the convolution's output and fewer than 64 taps (see "
                             "conv2d_direct_pool_backward_supported)");
-    if (g.n == 0) {
-        std::fill(dw, dw + g.weight_size(), 0.0f);
-        if (db) std::fill(db, db + g.c_out, 0.0f);
-        return;
-    }
+    if (g.n == 0) return conv_zero_filter_gradients(g, dw, db);
     const ConvDirectPlan p = conv_direct_plan(be, g);
     const std::size_t PP = pg.out_h * pg.out_w;
     const auto unpool = [&](std::size_t image, std::size_t r0, std::size_t rows, float* dst) {
