@@ -162,7 +162,7 @@ protected:
 };
 
 TEST_P(DirectConv, ReferenceCnnShapes) {
-    for (size_t n : {3, 65}) {
+    for (size_t n : {3, 64, 65}) {  // conv2 and conv3 put images in lanes at 64 on every path
         check({n, 1, 28, 28, 32, 3, 3}, true, true);
         check({n, 32, 13, 13, 64, 3, 3}, true, true);
         check({n, 64, 5, 5, 64, 3, 3}, true, false);
@@ -281,8 +281,10 @@ TEST_P(DirectConv, FiniteDifferencesAndFusedReluAgree) {
 }
 
 // Which route the cases above take, so both stay covered: images in lanes
-// for small planes with enough images (conv3 at n = 65, the Batches shape
-// at 63 and 65), positions otherwise (n = 2, conv1, conv2).
+// for small planes with enough images, where few lanes would be outputs
+// (conv3 at n = 65, the Batches shape at 63 and 65) or the taps are many
+// (conv2 at n = 64); positions otherwise (n = 2, conv1's large plane, few
+// taps with most lanes outputs, conv2 at n = 1).
 TEST_P(DirectConv, ImagesInLanesOnlyWhereTheyFillMoreLanes) {
     const Cpu be{2, GetParam()};
     const auto geometry = [](size_t n, size_t c_in, size_t h, size_t w, size_t c_out) {
@@ -295,7 +297,9 @@ TEST_P(DirectConv, ImagesInLanesOnlyWhereTheyFillMoreLanes) {
     EXPECT_FALSE(conv2d_direct_batched(be, geometry(2, 64, 5, 5, 64)));
     EXPECT_FALSE(conv2d_direct_batched(be, geometry(1, 3, 9, 7, 5)));
     EXPECT_FALSE(conv2d_direct_batched(be, geometry(65, 1, 28, 28, 32)));
-    EXPECT_FALSE(conv2d_direct_batched(be, geometry(65, 32, 13, 13, 64)));
+    EXPECT_TRUE(conv2d_direct_batched(be, geometry(64, 32, 13, 13, 64)));
+    EXPECT_FALSE(conv2d_direct_batched(be, geometry(1, 32, 13, 13, 64)));
+    EXPECT_FALSE(conv2d_direct_batched(be, geometry(65, 1, 12, 12, 8)));
     EXPECT_FALSE(conv2d_direct_batched(be, geometry(0, 64, 5, 5, 64)));
 }
 
