@@ -389,6 +389,64 @@ TEST(DirectConvSupport, EmptyBatch) {
     EXPECT_TRUE(std::all_of(db.begin(), db.end(), [](float v) { return v == 0.0f; }));
 }
 
+// The forward fused with a 2x2 stride-2 max pooling against the forward,
+// then the textbook pooling (window order, a strict >: the first of equal
+// values wins, as the ReLU's zeros test), bit for bit, on each path: few
+// taps pool in the tile's registers (one unit of four vectors per tile where
+// a pooled row's windows need two vectors per conv row, else two units),
+// many taps from scratch. Odd outputs floor; 33 channels end in a part tile.
+TEST_P(DirectConv, ForwardMaxPoolEqualsForwardThenPooling) {
+    struct Case {
+        size_t n, c_in, h, w, c_out, k;
+    };
+    const Case cases[] = {
+        {3, 1, 28, 28, 32, 3},   // conv1: 13 windows per pooled row
+        {3, 32, 13, 13, 17, 3},  // many taps: 11 -> 5 through scratch
+        {63, 3, 7, 9, 5, 3},     // 5x7 -> 2x3: two pooled rows share a tile
+        {65, 2, 12, 10, 33, 5},  // kernel 5, 8x6 -> 4x3
+        {4, 1, 13, 13, 19, 3},   // 11 -> 5: the last pooled row alone in its tile
+        {2, 1, 44, 38, 5, 3},    // 42x36 -> 21x18: wide and narrow windows in one row
+    };
+    for (const Case& c : cases)
+        for (int threads : {1, 2}) {
+            const Cpu be{threads, GetParam()};
+            const auto g = make_conv2d_geometry(c.n, c.c_in, c.h, c.w, c.c_out, c.k, c.k, 1, 1, Padding::valid);
+            const auto pg = make_pool2d_geometry(c.n, c.c_out, g.out_h, g.out_w, 2, 2, 2, 2);
+            const std::string what = std::to_string(c.n) + "x" + std::to_string(c.c_in) + "x" + std::to_string(c.h) +
+                                     "x" + std::to_string(c.w) + " -> " + std::to_string(c.c_out) + ", " +
+                                     std::to_string(threads) + " threads";
+            ASSERT_TRUE(conv2d_direct_pool_supported(g, pg)) << what;
+            Rng rng(c.n * 5 + c.c_out);
+            const auto x = uniform(rng, g.input_size()), w = uniform(rng, g.weight_size()),
+                       b = uniform(rng, g.c_out, -0.2, 0.2);
+            Workspace ws(conv2d_direct_workspace(be, g));
+            std::vector<float> conv(g.output_size(), std::numeric_limits<float>::quiet_NaN());
+            conv2d_direct_forward(be, g, x.data(), w.data(), b.data(), true, conv.data(), ws.get());
+            std::vector<float> want(pg.output_size());
+            std::vector<std::int32_t> want_at(pg.output_size());
+            for (size_t plane = 0, o = 0; plane < c.n * c.c_out; ++plane)
+                for (size_t oh = 0; oh < pg.out_h; ++oh)
+                    for (size_t ow = 0; ow < pg.out_w; ++ow, ++o) {
+                        const float* in = conv.data() + plane * g.out_h * g.out_w;
+                        size_t best = 2 * oh * g.out_w + 2 * ow;
+                        for (size_t at : {best + 1, best + g.out_w, best + g.out_w + 1})
+                            if (in[at] > in[best]) best = at;
+                        want[o] = in[best], want_at[o] = std::int32_t(best);
+                    }
+            ASSERT_TRUE(std::count(want.begin(), want.end(), 0.0f) > 0) << what << ": no window of zeros (ties)";
+            Workspace ws2(conv2d_direct_workspace(be, g));
+            std::vector<float> y(pg.output_size() + 1, std::numeric_limits<float>::quiet_NaN());
+            std::vector<std::int32_t> at(pg.output_size() + 1, -7);
+            conv2d_direct_forward_maxpool2x2(be, g, pg, x.data(), w.data(), b.data(), true, y.data(), at.data(),
+                                             ws2.get());
+            EXPECT_TRUE(std::isnan(y.back()) && at.back() == -7) << what << ": written past the output";
+            y.pop_back(), at.pop_back();
+            EXPECT_TRUE(bitwise_equal(y, want)) << what;
+            EXPECT_EQ(at, want_at) << what;
+            EXPECT_TRUE(ws2.intact()) << what;
+        }
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, DirectConv, ::testing::Values(CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512),
                          [](const ::testing::TestParamInfo<CpuIsa>& info) { return isa_key(info.param); });
 

@@ -107,7 +107,7 @@ struct ConvDirectPlan {
     std::size_t run;       // backward-filter: images whose positions one kernel call sums over
     bool few_taps;         // backward-filter: the wide-position kernel (Kf < conv_bwf_transpose_min_taps)
     std::size_t w_chunk, w_chunks, w_block, w_partial, w_rows;  // its chunks, L1 blocks, partials, rows
-    std::size_t wide_out;  // forward + pooling: one image's wide output (C_out planes of Pw), per thread
+    std::size_t wide_out;  // forward + pooling, many taps: one image's wide output (C_out planes of Pw), per thread
     std::size_t ws_setup;  // both forwards: packed weights, tap offsets, the last image; then their own parts
     bool batched;          // forward and backward-data put images in the lanes (conv_batched_*)
     std::size_t lanes_x, lanes_y;  // batched: one block's x and y, [c][h][w][image], per thread
@@ -152,9 +152,9 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.w_partial = conv_round16(g.c_out * p.Kf + g.c_out);
     p.w_rows = conv_ceil_div(g.c_out, std::size_t(p.tile.bww_rows)) * std::size_t(p.tile.bww_rows);
     p.ws_setup = p.packed_f + conv_round16(p.Kf) + p.x_last;
-    p.wide_out = conv_round16(g.c_out * p.Pw);
     p.ws_forward = p.ws_setup + conv_round16(p.vpf * sizeof(ConvLanes) / sizeof(float));
-    p.ws_forward_pool = p.ws_setup + p.threads * p.wide_out;
+    p.wide_out = conv_round16(g.c_out * p.Pw);
+    p.ws_forward_pool = p.few_taps ? p.ws_setup : p.ws_setup + p.threads * p.wide_out;
     p.ws_backward_data = p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) +
                          p.threads * conv_round16(p.group * g.c_out * p.Pw);
     // Images in lanes: where a block's copies stay small and either under
@@ -552,8 +552,9 @@ inline bool conv2d_direct_pool_supported(const Conv2dGeometry& g, const Pool2dGe
 /// conv2d_direct_forward, then 2x2 stride-2 max pooling of its output pg:
 /// pool_y and argmax (N,C_out,OUT_H/2,OUT_W/2) as maxpool2d_forward gives
 /// them (argmax indexes the convolution's output plane), bit for bit. The
-/// convolution's output is never stored: each image's is pooled from
-/// per-thread scratch while it is in cache, saving its write and re-read.
+/// convolution's output is never stored: with few taps (C_in*KH*KW < 64)
+/// each tile pools its own accumulators, else each image's output is pooled
+/// from per-thread scratch while it is in cache.
 inline void conv2d_direct_forward_maxpool2x2(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg,
                                              const float* x, const float* w, const float* bias, bool relu,
                                              float* pool_y, std::int32_t* argmax, float* workspace) {
@@ -564,12 +565,31 @@ inline void conv2d_direct_forward_maxpool2x2(const Cpu& be, const Conv2dGeometry
                             "the convolution's output (see conv2d_direct_pool_supported)");
     if (g.n == 0) return;
     const ConvDirectPlan p = conv_direct_plan(be, g);
+    const std::size_t x_image = g.c_in * p.HW, PP = pg.out_h * pg.out_w;
+    if (p.few_taps) {
+        // Few taps (conv1: 9): a tile's pooling costs about what its
+        // products do, so it pools its own accumulators (conv1 at batch 64 on
+        // Zen 5: 241-250 -> 153-175 us); with many taps the forward's wider
+        // tile matters more (conv2: 942-970 us here, 1105-1194 pooling in registers).
+        const ConvForwardSetup setup = conv_forward_setup(g, p, x, w, bias, relu, 0, workspace);
+        conv_run_items(be, g.n, [&](std::size_t, std::size_t image, bool) {
+            const cpu_kernels::ConvPoolImage c{&setup.a,
+                                               image + 1 == g.n ? setup.x_last : x + image * x_image,
+                                               int(g.w),
+                                               int(g.out_w),
+                                               int(pg.out_h),
+                                               int(pg.out_w),
+                                               pool_y + image * g.c_out * PP,
+                                               argmax + image * g.c_out * PP};
+            TYPENET_ISA_CALL(be.isa(), conv_pool_image, c);
+        });
+        return;
+    }
     // Tile rows (output channels) are wide planes of Pw floats in the scratch.
     const ConvForwardSetup setup = conv_forward_setup(g, p, x, w, bias, relu, p.Pw, workspace);
     const cpu_kernels::ConvGemm& a = setup.a;
     const float* x_last = setup.x_last;
     float* scratch = workspace + p.ws_setup;
-    const std::size_t x_image = g.c_in * p.HW, PP = pg.out_h * pg.out_w;
     conv_run_items(be, g.n, [&](std::size_t t, std::size_t image, bool) {
         float* out = scratch + t * p.wide_out;
         const float* src = image + 1 == g.n ? x_last : x + image * x_image;

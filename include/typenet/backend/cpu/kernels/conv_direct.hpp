@@ -10,9 +10,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "../isa.hpp"
 #include "dispatch.hpp"
+#include "pool.hpp"  // the forward + pooling tile pools as maxpool2x2_plane does
 
 namespace typenet::cpu_kernels {
 
@@ -57,6 +59,21 @@ struct ConvGemm {
     bool relu;
     const int* base;
     const int* shift;
+};
+
+/// Forward with its 2x2 stride-2 max pooling in registers, one image: a
+/// tile computes conv rows 2*oh and 2*oh + 1 under a pooled row's windows
+/// as whole vectors of the wide rows, adds the bias, applies the ReLU and
+/// pools before anything is stored. y and argmax (indices into the conv
+/// output plane) are maxpool2x2_plane's of the stored output, bit for bit.
+struct ConvPoolImage {
+    const ConvGemm* a;     // packed weights, tap offsets, bias, relu; a->rows output channels
+    const float* x;        // the image's (c_in,H,W) input, readable width floats past its end
+    int w;                 // W: one wide row
+    int out_w;             // the convolution's output width (argmax's rows)
+    int pool_h, pool_w;
+    float* y;              // (a->rows, pool_h, pool_w)
+    std::int32_t* argmax;  // the same shape
 };
 
 /// Backward-filter of one image or a run of them, transposed so the vectors

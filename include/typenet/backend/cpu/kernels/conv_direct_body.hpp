@@ -13,6 +13,14 @@ inline constexpr int conv_mr = 4, conv_nr = 3, conv_bwf_mr = 4, conv_bwf_nr = 3,
 inline constexpr int conv_mr = 4, conv_nr = 2, conv_bwf_mr = 4, conv_bwf_nr = 2, conv_bww_mr = 2, conv_bww_nr = 4;
 #endif
 
+// Forward + pooling: output channels per tile (a divisor of conv_mr, so the
+// forward's packed weights serve), times four vectors.
+#if TYPENET_ISA == 2
+inline constexpr int conv_pool_mr = 4;
+#else
+inline constexpr int conv_pool_mr = 2;
+#endif
+
 inline ConvTile conv_tile() { return {Vec::width, conv_mr, conv_nr, conv_bwf_mr, conv_bwf_nr, conv_bww_mr}; }
 
 // Rows [row0, row0 + conv_mr) of the shifted GEMM times columns col[0, ncols);
@@ -89,6 +97,101 @@ inline void conv_gemm_columns(const ConvGemm& a, const ConvColumn* col, int coun
     for (int c = 0; c < count; c += conv_nr) {
         const int nc = count - c < conv_nr ? count - c : conv_nr;
         for (std::size_t r = 0; r < a.rows; r += conv_mr) conv_gemm_tile(a, r, col + c, nc);
+    }
+}
+
+// Pooled row oh's windows [o, o + k).
+struct ConvPoolUnit {
+    int oh, o, k;
+};
+
+// Rows [row0, row0 + conv_pool_mr) of ConvPoolImage's GEMM on four vectors:
+// conv rows 2*oh and 2*oh + 1 of unit u[0], two vectors each (wide: 2k >
+// width), or one each of u[0] and u[1] (u[0] again when units == 1).
+inline void conv_pool_tile(const ConvPoolImage& c, const PoolLanes& L, std::size_t row0, const ConvPoolUnit* u,
+                           int units, bool wide) {
+    constexpr int V = Vec::width;
+    const ConvGemm& a = *c.a;
+    const float* s0 = c.x + (2 * u[0].oh * c.w + 2 * u[0].o);
+    const float* s1 = c.x + (2 * u[units - 1].oh * c.w + 2 * u[units - 1].o);
+    const float* src[4] = {s0, wide ? s0 + V : s0 + c.w, wide ? s0 + c.w : s1, wide ? s0 + c.w + V : s1 + c.w};
+    Vec acc[conv_pool_mr][4];
+    TYPENET_CONV_UNROLL
+    for (int m = 0; m < conv_pool_mr; ++m) {
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < 4; ++j) acc[m][j] = Vec::zero();
+    }
+    const float* wp = a.packed + row0 / conv_mr * conv_mr * std::size_t(a.K) + row0 % conv_mr;
+    for (int k = 0; k < a.K; ++k, wp += conv_mr) {
+        const int o = a.off[k];
+        Vec xv[4];
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < 4; ++j) xv[j] = Vec::load(src[j] + o);
+        TYPENET_CONV_UNROLL
+        for (int m = 0; m < conv_pool_mr; ++m) {
+            const Vec wv = Vec::set1(wp[m]);
+            TYPENET_CONV_UNROLL
+            for (int j = 0; j < 4; ++j) acc[m][j] = Vec::fmadd(wv, xv[j], acc[m][j]);
+        }
+    }
+    // The pooling's operands as maxpool2x2_plane forms them.
+    const Vec one = Vec::set1(1.0f), row = Vec::set1(static_cast<float>(c.out_w)), row1 = Vec::add(row, one);
+    const Vec two_j = Vec::add(L.iota, L.iota);
+    Vec at[2];
+    TYPENET_CONV_UNROLL
+    for (int i = 0; i < 2; ++i)
+        at[i] = Vec::add(Vec::set1(static_cast<float>(2 * u[i < units ? i : 0].oh * c.out_w + 2 * u[i < units ? i : 0].o)), two_j);
+    const std::size_t left = a.rows - row0, plane = std::size_t(c.pool_h) * std::size_t(c.pool_w);
+    const int mr = left < std::size_t(conv_pool_mr) ? int(left) : conv_pool_mr;
+    TYPENET_CONV_UNROLL
+    for (int m = 0; m < conv_pool_mr; ++m) {
+        if (m >= mr) continue;
+        const std::size_t r = row0 + std::size_t(m);
+        const Vec b = Vec::set1(a.bias ? a.bias[r] : 0.0f);
+        Vec v[4];
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < 4; ++j) {
+            v[j] = a.bias ? Vec::add(acc[m][j], b) : acc[m][j];
+            if (a.relu) v[j] = Vec::max(Vec::zero(), v[j]);
+        }
+        TYPENET_CONV_UNROLL
+        for (int i = 0; i < 2; ++i) {
+            if (i >= units) continue;
+            Vec a0, a1, b0, b1, mx, ix;
+            if (wide) {
+                Vec::deinterleave(v[0], v[1], a0, a1);
+                Vec::deinterleave(v[2], v[3], b0, b1);
+            } else {
+                a0 = Vec::permute(v[2 * i], L.even), a1 = Vec::permute(v[2 * i], L.odd);
+                b0 = Vec::permute(v[2 * i + 1], L.even), b1 = Vec::permute(v[2 * i + 1], L.odd);
+            }
+            pool2x2_pick(a0, a1, b0, b1, at[i], one, row, row1, mx, ix);
+            const std::size_t to = r * plane + std::size_t(u[i].oh) * std::size_t(c.pool_w) + std::size_t(u[i].o);
+            Vec::store_k(c.y + to, mx, u[i].k);
+            Vec::store_i32_n(c.argmax + to, ix, u[i].k);
+        }
+    }
+}
+
+/// Every output channel and pooled row of one image (see ConvPoolImage):
+/// row blocks outer, so a block's weights and the image stay in L1.
+inline void conv_pool_image(const ConvPoolImage& c) {
+    constexpr int V = Vec::width;
+    const PoolLanes L;
+    for (std::size_t r = 0; r < c.a->rows; r += conv_pool_mr) {
+        ConvPoolUnit u[2];
+        int held = 0;  // narrow units wait for a second one to share their tile
+        for (int oh = 0; oh < c.pool_h; ++oh)
+            for (int o = 0; o < c.pool_w; o += V) {
+                const ConvPoolUnit next{oh, o, c.pool_w - o < V ? c.pool_w - o : V};
+                if (2 * next.k > V) {
+                    conv_pool_tile(c, L, r, &next, 1, true);
+                } else {
+                    u[held++] = next;
+                    if (held == 2) conv_pool_tile(c, L, r, u, 2, false), held = 0;
+                }
+            }
+        if (held) conv_pool_tile(c, L, r, u, 1, false);
     }
 }
 

@@ -29,6 +29,20 @@ struct PoolLanes {
     }
 };
 
+/// m = the maximum of each lane's window, given as its four values in window
+/// order (top left a0, top right a1, bottom left b0, bottom right b1), and i
+/// its plane index (top left's at; one and a row further on): a strict > so
+/// the first of equal values wins and a NaN wins only as the first.
+inline void pool2x2_pick(Vec a0, Vec a1, Vec b0, Vec b1, Vec at, Vec one, Vec row, Vec row1, Vec& m, Vec& i) {
+    m = a0, i = at;
+    i = Vec::select_gt(a1, m, Vec::add(at, one), i);
+    m = Vec::select_gt(a1, m, a1, m);
+    i = Vec::select_gt(b0, m, Vec::add(at, row), i);
+    m = Vec::select_gt(b0, m, b0, m);
+    i = Vec::select_gt(b1, m, Vec::add(at, row1), i);
+    m = Vec::select_gt(b1, m, b1, m);
+}
+
 /// y[oh][ow] = the maximum of x's window (2oh..2oh+1, 2ow..2ow+1), argmax its
 /// index row * w + col in the plane; the last row / column of an odd h / w
 /// is in no window (floor). Rows are `stride` floats apart in x (w for a
@@ -60,13 +74,8 @@ inline void maxpool2x2_plane(const float* x, std::size_t stride, std::size_t w, 
             load_pair(r0 + 2 * o, k, a0, a1);
             load_pair(r1 + 2 * o, k, b0, b1);
             const Vec at = Vec::add(Vec::set1(static_cast<float>(2 * oh * w + 2 * o)), two_j);
-            Vec m = a0, i = at;
-            i = Vec::select_gt(a1, m, Vec::add(at, one), i);
-            m = Vec::select_gt(a1, m, a1, m);
-            i = Vec::select_gt(b0, m, Vec::add(at, row), i);
-            m = Vec::select_gt(b0, m, b0, m);
-            i = Vec::select_gt(b1, m, Vec::add(at, row1), i);
-            m = Vec::select_gt(b1, m, b1, m);
+            Vec m, i;
+            pool2x2_pick(a0, a1, b0, b1, at, one, row, row1, m, i);
             Vec::store_k(y + oh * out_w + o, m, k);
             Vec::store_i32_n(argmax + oh * out_w + o, i, k);
         }
