@@ -23,6 +23,37 @@ inline constexpr int conv_pool_mr = 2;
 
 inline ConvTile conv_tile() { return {Vec::width, conv_mr, conv_nr, conv_bwf_mr, conv_bwf_nr, conv_bww_mr}; }
 
+// acc[m][j] = the shifted GEMM's sum over k of wp[k*conv_mr + m] * src[j][off[k]]:
+// MR rows of a packed row block (wp at the tile's first row) times NR vectors.
+template <int MR, int NR>
+void conv_tile_products(const ConvGemm& a, const float* wp, const float* const* src, Vec (&acc)[MR][NR]) {
+    TYPENET_CONV_UNROLL
+    for (int m = 0; m < MR; ++m) {
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < NR; ++j) acc[m][j] = Vec::zero();
+    }
+    for (int k = 0; k < a.K; ++k, wp += conv_mr) {
+        const int o = a.off[k];
+        Vec xv[NR];
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < NR; ++j) xv[j] = Vec::load(src[j] + o);
+        TYPENET_CONV_UNROLL
+        for (int m = 0; m < MR; ++m) {
+            const Vec wv = Vec::set1(wp[m]);
+            TYPENET_CONV_UNROLL
+            for (int j = 0; j < NR; ++j) acc[m][j] = Vec::fmadd(wv, xv[j], acc[m][j]);
+        }
+    }
+}
+
+// The forward's epilogue: + the row's bias b (when a has biases), then the
+// ReLU (when asked; zero first, so a NaN stays NaN).
+inline Vec conv_bias_relu(const ConvGemm& a, Vec v, Vec b) {
+    if (a.bias) v = Vec::add(v, b);
+    if (a.relu) v = Vec::max(Vec::zero(), v);
+    return v;
+}
+
 // Rows [row0, row0 + conv_mr) of the shifted GEMM times columns col[0, ncols);
 // a short tile repeats its last column (computed, not stored).
 inline void conv_gemm_tile(const ConvGemm& a, std::size_t row0, const ConvColumn* col, int ncols) {
@@ -30,25 +61,7 @@ inline void conv_gemm_tile(const ConvGemm& a, std::size_t row0, const ConvColumn
     TYPENET_CONV_UNROLL
     for (int j = 0; j < conv_nr; ++j) src[j] = col[j < ncols ? j : ncols - 1].src;
     Vec acc[conv_mr][conv_nr];
-    TYPENET_CONV_UNROLL
-    for (int m = 0; m < conv_mr; ++m) {
-        TYPENET_CONV_UNROLL
-        for (int j = 0; j < conv_nr; ++j) acc[m][j] = Vec::zero();
-    }
-    const float* wp = a.packed + row0 * std::size_t(a.K);  // (K, conv_mr) of this row block
-    const int* off = a.off;
-    for (int k = 0; k < a.K; ++k, wp += conv_mr) {
-        const int o = off[k];
-        Vec xv[conv_nr];
-        TYPENET_CONV_UNROLL
-        for (int j = 0; j < conv_nr; ++j) xv[j] = Vec::load(src[j] + o);
-        TYPENET_CONV_UNROLL
-        for (int m = 0; m < conv_mr; ++m) {
-            const Vec wv = Vec::set1(wp[m]);
-            TYPENET_CONV_UNROLL
-            for (int j = 0; j < conv_nr; ++j) acc[m][j] = Vec::fmadd(wv, xv[j], acc[m][j]);
-        }
-    }
+    conv_tile_products(a, a.packed + row0 * std::size_t(a.K), src, acc);
     const std::size_t left = a.rows - row0;
     const int mr = left < std::size_t(conv_mr) ? int(left) : conv_mr;
     if (a.shift) {  // add into dx: row r is (ci, tap), shifted by the tap's offset
@@ -81,8 +94,7 @@ inline void conv_gemm_tile(const ConvGemm& a, std::size_t row0, const ConvColumn
             TYPENET_CONV_UNROLL
             for (int j = 0; j < conv_nr; ++j) {
                 if (j < ncols) {
-                    Vec v = a.bias ? Vec::add(acc[m][j], b) : acc[m][j];
-                    if (a.relu) v = Vec::max(Vec::zero(), v);  // zero first: a NaN stays NaN
+                    Vec v = conv_bias_relu(a, acc[m][j], b);
                     if (col[j].gather) v = Vec::permute(v, perm[j]);
                     Vec::store_n(col[j].dst + (row0 + std::size_t(m)) * a.dst_stride, v, col[j].count);
                 }
@@ -116,31 +128,16 @@ inline void conv_pool_tile(const ConvPoolImage& c, const PoolLanes& L, std::size
     const float* s1 = c.x + (2 * u[units - 1].oh * c.w + 2 * u[units - 1].o);
     const float* src[4] = {s0, wide ? s0 + V : s0 + c.w, wide ? s0 + c.w : s1, wide ? s0 + c.w + V : s1 + c.w};
     Vec acc[conv_pool_mr][4];
-    TYPENET_CONV_UNROLL
-    for (int m = 0; m < conv_pool_mr; ++m) {
-        TYPENET_CONV_UNROLL
-        for (int j = 0; j < 4; ++j) acc[m][j] = Vec::zero();
-    }
-    const float* wp = a.packed + row0 / conv_mr * conv_mr * std::size_t(a.K) + row0 % conv_mr;
-    for (int k = 0; k < a.K; ++k, wp += conv_mr) {
-        const int o = a.off[k];
-        Vec xv[4];
-        TYPENET_CONV_UNROLL
-        for (int j = 0; j < 4; ++j) xv[j] = Vec::load(src[j] + o);
-        TYPENET_CONV_UNROLL
-        for (int m = 0; m < conv_pool_mr; ++m) {
-            const Vec wv = Vec::set1(wp[m]);
-            TYPENET_CONV_UNROLL
-            for (int j = 0; j < 4; ++j) acc[m][j] = Vec::fmadd(wv, xv[j], acc[m][j]);
-        }
-    }
+    conv_tile_products(a, a.packed + row0 / conv_mr * conv_mr * std::size_t(a.K) + row0 % conv_mr, src, acc);
     // The pooling's operands as maxpool2x2_plane forms them.
     const Vec one = Vec::set1(1.0f), row = Vec::set1(static_cast<float>(c.out_w)), row1 = Vec::add(row, one);
     const Vec two_j = Vec::add(L.iota, L.iota);
     Vec at[2];
     TYPENET_CONV_UNROLL
-    for (int i = 0; i < 2; ++i)
-        at[i] = Vec::add(Vec::set1(static_cast<float>(2 * u[i < units ? i : 0].oh * c.out_w + 2 * u[i < units ? i : 0].o)), two_j);
+    for (int i = 0; i < 2; ++i) {
+        const ConvPoolUnit& ui = u[i < units ? i : 0];
+        at[i] = Vec::add(Vec::set1(static_cast<float>(2 * ui.oh * c.out_w + 2 * ui.o)), two_j);
+    }
     const std::size_t left = a.rows - row0, plane = std::size_t(c.pool_h) * std::size_t(c.pool_w);
     const int mr = left < std::size_t(conv_pool_mr) ? int(left) : conv_pool_mr;
     TYPENET_CONV_UNROLL
@@ -150,10 +147,7 @@ inline void conv_pool_tile(const ConvPoolImage& c, const PoolLanes& L, std::size
         const Vec b = Vec::set1(a.bias ? a.bias[r] : 0.0f);
         Vec v[4];
         TYPENET_CONV_UNROLL
-        for (int j = 0; j < 4; ++j) {
-            v[j] = a.bias ? Vec::add(acc[m][j], b) : acc[m][j];
-            if (a.relu) v[j] = Vec::max(Vec::zero(), v[j]);
-        }
+        for (int j = 0; j < 4; ++j) v[j] = conv_bias_relu(a, acc[m][j], b);
         TYPENET_CONV_UNROLL
         for (int i = 0; i < 2; ++i) {
             if (i >= units) continue;
