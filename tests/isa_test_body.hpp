@@ -25,3 +25,14 @@ inline void test_deinterleave(const float* in, float* even, float* odd) {
     Vec::store(even, e);
     Vec::store(odd, o);
 }
+// lo, hi (width floats each) = a[0] b[0] a[1] b[1] ... over a, b (width each).
+inline void test_interleave(const float* a, const float* b, float* lo, float* hi) {
+    Vec l, h;
+    Vec::interleave(Vec::load(a), Vec::load(b), l, h);
+    Vec::store(lo, l);
+    Vec::store(hi, h);
+}
+// out[i] = a[i] == b[i] ? x[i] : y[i], by select_eq.
+inline void test_select_eq(const float* a, const float* b, const float* x, const float* y, float* out) {
+    Vec::store(out, Vec::select_eq(Vec::load(a), Vec::load(b), Vec::load(x), Vec::load(y)));
+}

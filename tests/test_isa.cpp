@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <string>
 
 #include <typenet/backend/cpu/cpu.hpp>
@@ -83,6 +84,26 @@ TEST(CpuIsa, EachPathsVecComputesTheSameDotProductAndMax) {
             EXPECT_EQ(even[j], in[2 * j]) << isa_name(isa) << " even lane " << j;
             EXPECT_EQ(odd[j], in[2 * j + 1]) << isa_name(isa) << " odd lane " << j;
         }
+        // interleave undoes deinterleave: even/odd back into in's order.
+        float lo[16], hi[16];
+        TYPENET_ISA_CALL(isa, test_interleave, even, odd, lo, hi);
+        const int width = widths[static_cast<int>(isa)];
+        for (int j = 0; j < width; ++j) {
+            EXPECT_EQ(lo[j], in[j]) << isa_name(isa) << " interleave lo lane " << j;
+            EXPECT_EQ(hi[j], in[width + j]) << isa_name(isa) << " interleave hi lane " << j;
+        }
+        // select_eq: equal lanes take x; unequal lanes, a NaN on either side
+        // and -0 == +0 (equal, as the scalar ==) as the scalar comparison says.
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        float sa[16], sb[16], sx[16], sy[16], so[16];
+        for (int j = 0; j < 16; ++j) {
+            const float pa[] = {1.0f, 2.0f, nan, 3.0f, -0.0f, nan};
+            const float pb[] = {1.0f, 2.5f, 3.0f, nan, 0.0f, nan};
+            sa[j] = pa[j % 6], sb[j] = pb[j % 6], sx[j] = float(10 + j), sy[j] = float(-10 - j);
+        }
+        TYPENET_ISA_CALL(isa, test_select_eq, sa, sb, sx, sy, so);
+        for (int j = 0; j < width; ++j)
+            EXPECT_EQ(so[j], sa[j] == sb[j] ? sx[j] : sy[j]) << isa_name(isa) << " select_eq lane " << j;
     }
 }
 

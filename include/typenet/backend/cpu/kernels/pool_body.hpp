@@ -5,26 +5,24 @@
 // Forward: one or two vectors hold the input pixels of up to `width`
 // windows' rows; permutes split them into each window's left and right columns, and
 // four compare-selects in window order pick the maximum and its plane index
-// (kept in float lanes). Backward: permutes spread each window's gradient.
+// (kept in float lanes). Backward: each window's gradient goes to the
+// output its argmax names, the columns interleaved back into rows.
 
 /// Lane tables: even[j] = 2j and odd[j] = 2j + 1 for j < width/2 (the left
-/// and right column of window j), dup[j] = j/2 (window j/2's value on both
-/// of its columns), iota[j] = j.
+/// and right column of window j), iota[j] = j.
 struct PoolLanes {
-    Vec::Perm even, odd, dup;
+    Vec::Perm even, odd;
     Vec iota;
     PoolLanes() {
-        int e[Vec::width], o[Vec::width], d[Vec::width];
+        int e[Vec::width], o[Vec::width];
         float io[Vec::width];
         for (int j = 0; j < Vec::width; ++j) {
             e[j] = j < Vec::width / 2 ? 2 * j : 0;
             o[j] = j < Vec::width / 2 ? 2 * j + 1 : 0;
-            d[j] = j / 2;
             io[j] = static_cast<float>(j);
         }
         even = Vec::perm(e);
         odd = Vec::perm(o);
-        dup = Vec::perm(d);
         iota = Vec::load(io);
     }
 };
@@ -87,27 +85,39 @@ inline void maxpool2x2_plane(const float* x, std::size_t stride, std::size_t w, 
 /// only from windows whose y > 0. dx (h rows of w, `stride` floats apart)
 /// is overwritten, the floor's leftover row and column included; columns
 /// from w to stride are not touched (a wide layout's junk columns).
+/// A vector of windows at a time: the argmax's place in its window picks
+/// which of the four outputs gets the gradient, and interleaving the left
+/// and right columns' vectors lays out the two output rows.
 inline void maxpool2x2_backward_plane(const float* dy, const std::int32_t* argmax, const float* relu_y, std::size_t h,
                                       std::size_t w, std::size_t out_h, std::size_t out_w, float* dx,
                                       std::size_t stride) {
+    constexpr int W = Vec::width;
     const PoolLanes L;
-    const Vec zero = Vec::zero(), row = Vec::set1(static_cast<float>(w));
-    const std::size_t cols = 2 * out_w;
+    const Vec zero = Vec::zero(), one = Vec::set1(1.0f), row = Vec::set1(static_cast<float>(w));
+    const Vec row1 = Vec::add(row, one), two_j = Vec::add(L.iota, L.iota);
     for (std::size_t oh = 0; oh < out_h; ++oh) {
         float* d0 = dx + 2 * oh * stride;
         float* d1 = d0 + stride;
-        for (std::size_t c = 0; c < cols; c += Vec::width) {
-            const int k = static_cast<int>(cols - c < std::size_t(Vec::width) ? cols - c : Vec::width);
-            const std::size_t o = oh * out_w + c / 2;
-            Vec g = Vec::add(Vec::permute(Vec::load_n(dy + o, k / 2), L.dup), zero);
-            if (relu_y) g = Vec::select_gt(Vec::permute(Vec::load_n(relu_y + o, k / 2), L.dup), zero, g, zero);
-            const Vec a = Vec::permute(Vec::load_i32_n(argmax + o, k / 2), L.dup);
-            const Vec p0 = Vec::add(Vec::set1(static_cast<float>(2 * oh * w + c)), L.iota), p1 = Vec::add(p0, row);
-            // a == p: neither a > p nor p > a (indices are never NaN).
-            Vec::store_k(d0 + c, Vec::select_gt(a, p0, zero, Vec::select_gt(p0, a, zero, g)), k);
-            Vec::store_k(d1 + c, Vec::select_gt(a, p1, zero, Vec::select_gt(p1, a, zero, g)), k);
+        for (std::size_t o = 0; o < out_w; o += W) {
+            const int k = static_cast<int>(out_w - o < std::size_t(W) ? out_w - o : W);
+            const std::size_t at = oh * out_w + o;
+            Vec g = Vec::add(Vec::load_k(dy + at, k), zero);
+            if (relu_y) g = Vec::select_gt(Vec::load_k(relu_y + at, k), zero, g, zero);
+            // The argmax's offset from its window's top left: 0, 1, w or w + 1 (exact: below 2^24).
+            const Vec top_left = Vec::add(Vec::set1(static_cast<float>(2 * oh * w + 2 * o)), two_j);
+            const Vec d = Vec::sub(Vec::load_i32_n(argmax + at, k), top_left);
+            Vec t0, t1, b0, b1;
+            Vec::interleave(Vec::select_eq(d, zero, g, zero), Vec::select_eq(d, one, g, zero), t0, t1);
+            Vec::interleave(Vec::select_eq(d, row, g, zero), Vec::select_eq(d, row1, g, zero), b0, b1);
+            const int cols = 2 * k;  // of the two rows: t0 / b0 hold the first W, t1 / b1 the rest
+            Vec::store_k(d0 + 2 * o, t0, cols < W ? cols : W);
+            Vec::store_k(d1 + 2 * o, b0, cols < W ? cols : W);
+            if (cols > W) {
+                Vec::store_k(d0 + 2 * o + W, t1, cols - W);
+                Vec::store_k(d1 + 2 * o + W, b1, cols - W);
+            }
         }
-        for (std::size_t c = cols; c < w; ++c) d0[c] = d1[c] = 0.0f;
+        for (std::size_t c = 2 * out_w; c < w; ++c) d0[c] = d1[c] = 0.0f;
     }
     for (std::size_t r = 2 * out_h; r < h; ++r)
         for (std::size_t c = 0; c < w; ++c) dx[r * stride + c] = 0.0f;

@@ -10,7 +10,9 @@
 //   sum(v) (horizontal), permute(v, perm(idx)) = lanes idx[0..width) of v
 //   (idx holds width ints, each in [0, width)), select_gt(a, b, x, y) =
 //   a > b ? x : y per lane (false when either is NaN, as the scalar '>'),
+//   select_eq(a, b, x, y) = a == b ? x : y (false with a NaN, as '=='),
 //   deinterleave(a, b, even, odd): the even and the odd lanes of a then b,
+//   interleave(a, b, lo, hi): its inverse, a0 b0 a1 b1 ... into lo then hi,
 //   load_i32_n(p, k) / store_i32_n(p, v, k): the first k lanes from / to
 //   int32 (converted; for integers below 2^24, which floats hold exactly).
 // The portable Vec is four floats in an array; compilers map it to SSE2 or
@@ -61,10 +63,18 @@ struct Vec {
     static Vec select_gt(Vec a, Vec b, Vec x, Vec y) {
         return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ), y.v, x.v)};
     }
+    static Vec select_eq(Vec a, Vec b, Vec x, Vec y) {
+        return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ), y.v, x.v)};
+    }
     static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
         const __m512i e = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         even.v = _mm512_permutex2var_ps(a.v, e, b.v);
         odd.v = _mm512_permutex2var_ps(a.v, _mm512_add_epi32(e, _mm512_set1_epi32(1)), b.v);
+    }
+    static void interleave(Vec a, Vec b, Vec& lo, Vec& hi) {
+        const __m512i l = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        lo.v = _mm512_permutex2var_ps(a.v, l, b.v);
+        hi.v = _mm512_permutex2var_ps(a.v, _mm512_add_epi32(l, _mm512_set1_epi32(8)), b.v);
     }
     static Vec load_i32_n(const std::int32_t* p, int k) {
         return {_mm512_maskz_cvtepi32_ps(0xffff, _mm512_maskz_loadu_epi32(mask(k), p))};
@@ -116,6 +126,15 @@ struct Vec {
     static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
         even.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a.v, b.v, 0x88)), 0xd8));
         odd.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a.v, b.v, 0xdd)), 0xd8));
+    }
+    // Within 128-bit halves (a0 b0 a1 b1 | a4 b4 a5 b5), then the halves in order.
+    static void interleave(Vec a, Vec b, Vec& lo, Vec& hi) {
+        const __m256 l = _mm256_unpacklo_ps(a.v, b.v), h = _mm256_unpackhi_ps(a.v, b.v);
+        lo.v = _mm256_permute2f128_ps(l, h, 0x20);
+        hi.v = _mm256_permute2f128_ps(l, h, 0x31);
+    }
+    static Vec select_eq(Vec a, Vec b, Vec x, Vec y) {
+        return {_mm256_blendv_ps(y.v, x.v, _mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ))};
     }
     static Vec load_i32_n(const std::int32_t* p, int k) {
         return {_mm256_cvtepi32_ps(_mm256_maskload_epi32(reinterpret_cast<const int*>(p), mask(k)))};
@@ -192,6 +211,14 @@ struct Vec {
     static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
         even = {{a.v[0], a.v[2], b.v[0], b.v[2]}};
         odd = {{a.v[1], a.v[3], b.v[1], b.v[3]}};
+    }
+    static void interleave(Vec a, Vec b, Vec& lo, Vec& hi) {
+        lo = {{a.v[0], b.v[0], a.v[1], b.v[1]}};
+        hi = {{a.v[2], b.v[2], a.v[3], b.v[3]}};
+    }
+    static Vec select_eq(Vec a, Vec b, Vec x, Vec y) {
+        for (int i = 0; i < 4; ++i) x.v[i] = a.v[i] == b.v[i] ? x.v[i] : y.v[i];
+        return x;
     }
     static Vec load_i32_n(const std::int32_t* p, int k) {
         Vec r = zero();
