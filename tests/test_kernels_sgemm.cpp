@@ -146,6 +146,25 @@ TEST_P(SgemmPath, SeveralCacheBlocks) {
     check_case(GetParam(), {true, false, 490, 70, 520, 0.5f, 0.0f, false, false, 0});
 }
 
+// 9-12 rows: the AVX-512 path's one-tile product with B read in place (its
+// last vector masked), at widths around its 2-vector tiles and the Dense
+// layers' shapes (dW = dy^T x of a 10-output layer), k in one and in several blocks.
+TEST_P(SgemmPath, NineToTwelveRows) {
+    SKIP_IF_UNSUPPORTED(GetParam());
+    for (const std::size_t m : {9, 10, 11, 12})
+        for (const bool ta : {false, true})
+            for (const std::size_t n : {1, 10, 16, 17, 30, 32, 33, 47, 70, 512})
+                for (const std::size_t k : {1, 30, 128, 500}) {
+                    const std::size_t h = m * 5 + n + k;
+                    const float betas[] = {0.0f, 1.0f, 0.5f};
+                    check_case(GetParam(), {ta, false, m, n, k, h % 2 ? 1.0f : -0.5f, betas[h % 3], h % 4 < 2,
+                                            h % 5 < 2, h % 3 == 0 ? 0u : 3u});
+                    if (HasFatalFailure()) return;
+                }
+    // k beyond one block of the 12-row panel (the pack buffer holds 26624 steps).
+    check_case(GetParam(), {true, false, 10, 33, 30000, 1.0f, 0.5f, true, true, 0});
+}
+
 TEST_P(SgemmPath, KZeroScalesC) {
     SKIP_IF_UNSUPPORTED(GetParam());
     for (const float beta : {0.0f, 1.0f, 0.5f}) {

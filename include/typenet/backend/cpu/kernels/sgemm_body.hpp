@@ -41,8 +41,9 @@ struct SgemmTileOp {
 /// no packing needed); else entry (i,p) at a[p*lda + i] (a packed panel,
 /// lda = sgemm_mr, or a transposed A as stored). Only the first `rows` (1..M)
 /// rows are stored (an edge tile runs on a zero-padded panel), and of the last
-/// vector only n_last (1..width) columns.
-template <int M, int NV, bool RowsA>
+/// vector only n_last (1..width) columns. MaskB: B's last vector is loaded
+/// masked to n_last columns too (B read in place up to its last column).
+template <int M, int NV, bool RowsA, bool MaskB = false>
 TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, std::size_t lda, const float* pb,
                                                float* c, std::size_t ldc, int rows, int n_last,
                                                const SgemmTileOp& op) {
@@ -73,7 +74,8 @@ TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, s
         for (std::size_t p = 0; p < kc; ++p) {
             Vec bv[NV];
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) bv[v] = Vec::load(pb + v * sgemm_w);
+            for (int v = 0; v < NV; ++v)
+                bv[v] = MaskB && v + 1 == NV ? Vec::load_n(pb + v * sgemm_w, n_last) : Vec::load(pb + v * sgemm_w);
 #pragma GCC unroll 16
             for (int i = 0; i < M; ++i) {
                 const Vec av = Vec::set1(base[i / 3][std::size_t(i % 3) * lda]);
@@ -88,7 +90,8 @@ TYPENET_SGEMM_NOINLINE inline void sgemm_micro(std::size_t kc, const float* a, s
         for (std::size_t p = 0; p < kc; ++p) {
             Vec bv[NV];
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) bv[v] = Vec::load(pb + v * sgemm_w);
+            for (int v = 0; v < NV; ++v)
+                bv[v] = MaskB && v + 1 == NV ? Vec::load_n(pb + v * sgemm_w, n_last) : Vec::load(pb + v * sgemm_w);
 #pragma GCC unroll 16
             for (int i = 0; i < M; ++i) {
                 const Vec av = Vec::set1(a[i]);
@@ -262,7 +265,15 @@ inline void sgemm_block(std::size_t mc, std::size_t nc, std::size_t kc, const fl
         const bool direct = b_direct && cols == sgemm_nr;
         const float* pb = direct ? b_direct + jr : packed_b + jr * kc;
         op.b_step = direct ? ldb : std::size_t(sgemm_nr);
-        for (std::size_t ir = 0; ir < full_rows; ir += sgemm_mr) {
+        std::size_t ir = 0;
+#if TYPENET_ISA == 2
+        // One vector wide (a classifier's 10 outputs): 8 rows would be 8
+        // accumulators, just the FMA latency times its two pipes; 16 keep both busy.
+        if (RowsA && nv == 1)
+            for (; ir + 16 <= full_rows; ir += 16)
+                sgemm_micro<16, 1, true>(kc, a + ir * lda, lda, pb, c + ir * ldc + jr, ldc, 16, n_last, op);
+#endif
+        for (; ir < full_rows; ir += sgemm_mr) {
             const float* ap = a + (ir / sgemm_mr) * a_panel;
             float* ct = c + ir * ldc + jr;
             if (nv == sgemm_nv)
@@ -288,6 +299,51 @@ inline void sgemm_scale_only(std::size_t m, std::size_t n, float beta, float* c,
         }
 }
 
+#if TYPENET_ISA == 2
+/// Products of 9-12 rows with B not transposed (a Dense layer's weight
+/// gradient when it has 10 outputs: dW = dy^T x): one tile of 12 rows across
+/// B, 24 accumulators. The general blocking would run an 8-row tile and an
+/// edge tile of 1-4 rows, which reads B a second time and, with 2-6
+/// accumulators, waits on the FMA latency. Each column of B meets one tile,
+/// so B is read in place (its last vector masked), never packed; A is packed
+/// into a zero-padded 12-row panel.
+inline constexpr int sgemm_few_rows = 12;
+
+inline void sgemm_few_rows_product(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                                   const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta,
+                                   float* c, std::size_t ldc, const float* bias, bool relu) {
+    using namespace sgemm_detail;
+    constexpr int R = sgemm_few_rows;
+    float* const packed_a = pack_buffer();
+    // The whole buffer holds R rows of a long k: usually one k block, so C is written once.
+    const std::size_t kc_cap = (mc_max * kc_max + kc_max * nc_max) / R;
+    const std::size_t k_blocks = (k + kc_cap - 1) / kc_cap;
+    const std::size_t kc_step = (k + k_blocks - 1) / k_blocks;
+    for (std::size_t pc = 0; pc < k; pc += kc_step) {
+        const std::size_t kc = std::min(kc_step, k - pc);
+        if (trans_a)
+            sgemm_pack_copy(a + pc * lda, lda, m, kc, R, packed_a);
+        else
+            sgemm_pack_transposed(a + pc, lda, int(m), kc, R, packed_a);
+        const bool last = pc + kc == k;
+        SgemmTileOp op{pc == 0 ? (beta == 0.0f   ? SgemmTileOp::overwrite
+                                  : beta == 1.0f ? SgemmTileOp::accumulate
+                                                 : SgemmTileOp::scale)
+                               : SgemmTileOp::accumulate,
+                       alpha, beta, nullptr, last && relu, ldb};
+        for (std::size_t j = 0; j < n; j += 2 * sgemm_w) {
+            const int cols = int(std::min<std::size_t>(2 * sgemm_w, n - j));
+            op.bias = last && bias ? bias + j : nullptr;
+            const float* pb = b + pc * ldb + j;
+            if (cols > sgemm_w)
+                sgemm_micro<R, 2, false, true>(kc, packed_a, R, pb, c + j, ldc, int(m), cols - sgemm_w, op);
+            else
+                sgemm_micro<R, 1, false, true>(kc, packed_a, R, pb, c + j, ldc, int(m), cols, op);
+        }
+    }
+}
+#endif
+
 /// The serial product (see sgemm.hpp): blocks of B (jc, pc), blocks of A
 /// (ic), then NR x MR tiles, with B's panel reused from L1 across A's panels.
 inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
@@ -299,6 +355,12 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
         sgemm_scale_only(m, n, beta, c, ldc, bias, relu);
         return;
     }
+#if TYPENET_ISA == 2
+    if (m > std::size_t(sgemm_mr) && m <= std::size_t(sgemm_few_rows) && !trans_b) {
+        sgemm_few_rows_product(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu);
+        return;
+    }
+#endif
     // A non-transposed B is read in place (only a partial last panel is
     // packed) when packing would not pay: few row tiles reuse each panel and
     // the panel's kc rows are few enough to stay in L1 and the TLB. Packed,
