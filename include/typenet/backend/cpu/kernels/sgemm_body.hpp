@@ -256,6 +256,10 @@ inline void sgemm_block(std::size_t mc, std::size_t nc, std::size_t kc, const fl
     if (RowsA && full_rows < mc) {
         sgemm_pack_transposed(last_panel, lda, int(mc - full_rows), kc, sgemm_mr, edge_a);
         last_panel = edge_a;
+    } else if (lda != std::size_t(sgemm_mr) && full_rows < mc) {
+        // A transposed A read in place: its edge tile would read past the rows.
+        sgemm_pack_copy(last_panel, lda, mc - full_rows, kc, sgemm_mr, edge_a);
+        last_panel = edge_a;
     }
     for (std::size_t jr = 0; jr < nc; jr += sgemm_nr) {
         const int cols = int(std::min<std::size_t>(sgemm_nr, nc - jr));
@@ -321,8 +325,9 @@ inline void sgemm_few_rows_product(bool trans_a, std::size_t m, std::size_t n, s
     const std::size_t kc_step = (k + k_blocks - 1) / k_blocks;
     for (std::size_t pc = 0; pc < k; pc += kc_step) {
         const std::size_t kc = std::min(kc_step, k - pc);
-        if (trans_a)
-            sgemm_pack_copy(a + pc * lda, lda, m, kc, R, packed_a);
+        if (trans_a)  // one masked load and store per step (load_n zeroes the rows past m)
+            for (std::size_t p = 0; p < kc; ++p)
+                Vec::store_n(packed_a + p * R, Vec::load_n(a + (pc + p) * lda, int(m)), R);
         else
             sgemm_pack_transposed(a + pc, lda, int(m), kc, R, packed_a);
         const bool last = pc + kc == k;
@@ -366,8 +371,15 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
     // the panel's kc rows are few enough to stay in L1 and the TLB. Packed,
     // the loads are aligned and a page holds many rows. Measured here: in
     // place is 5-15% faster for k <= 70 with m <= 128, 5-15% slower for
-    // k >= 128 or m >= 288.
-    const bool direct_b = !trans_b && k <= 80 && m <= 160;
+    // k >= 128 or m >= 288. With at most 48 rows (6 tiles) a panel is
+    // reused too little for its copy to pay at any k (70x30 weight gradient,
+    // 30 x 70 x 500: 7% faster in place).
+    const bool direct_b = !trans_b && ((k <= 80 && m <= 160) || m <= 48);
+    // A transposed A is read in place too, a step of the k loop one row of
+    // A (the kernel's broadcasts follow it); its copy cost a third of a
+    // Dense layer's weight gradient (70x30: 16.5 -> 14.0 us, 784x512 on two
+    // threads 344-367 -> 257-277 us). Not on the portable path (see below).
+    const bool a_in_place = TYPENET_ISA >= 1;
     float* const packed_a = pack_buffer();
     float* const packed_b = packed_a + mc_max * kc_max;
     // Equal k blocks (k = 576 -> 3 x 192 rather than 256 + 256 + 64).
@@ -413,6 +425,10 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
                         sgemm_pack_transposed(a + (ic + ir) * lda + pc, lda, rows, kc, sgemm_mr, packed_a + ir * kc);
                     }
 #endif
+                } else if (a_in_place) {
+                    sgemm_block<false>(mc, nc, kc, a + pc * lda + ic, lda, sgemm_mr, packed_b, b_direct, ldb, cb, ldc,
+                                       tile_bias, op, packed_a);
+                    continue;
                 } else {
                     sgemm_pack_copy(a + pc * lda + ic, lda, mc, kc, sgemm_mr, packed_a);
                 }
