@@ -35,6 +35,13 @@ struct SgemmTileOp {
     std::size_t b_step;  // floats between B's rows: sgemm_nr packed, ldb read in place
 };
 
+/// How the k block starting at pc meets C: the first applies beta, the
+/// later ones add to what the first wrote.
+inline SgemmTileOp::Mode sgemm_block_mode(std::size_t pc, float beta) {
+    if (pc != 0 || beta == 1.0f) return SgemmTileOp::accumulate;
+    return beta == 0.0f ? SgemmTileOp::overwrite : SgemmTileOp::scale;
+}
+
 /// B's NV vectors at one k step; MaskB: the last one masked to n_last
 /// columns. (if constexpr: written as one conditional expression, the
 /// unmasked kernels compiled to a slower schedule, 6-9% at k = 10.)
@@ -284,9 +291,10 @@ inline void sgemm_block(std::size_t mc, std::size_t nc, std::size_t kc, const fl
 #if TYPENET_ISA == 2
         // One vector wide (a classifier's 10 outputs): 8 rows would be 8
         // accumulators, just the FMA latency times its two pipes; 16 keep both busy.
-        if (RowsA && nv == 1)
-            for (; ir + 16 <= full_rows; ir += 16)
-                sgemm_micro<16, 1, true>(kc, a + ir * lda, lda, pb, c + ir * ldc + jr, ldc, 16, n_last, op);
+        if constexpr (RowsA)
+            if (nv == 1)
+                for (; ir + 16 <= full_rows; ir += 16)
+                    sgemm_micro<16, 1, true>(kc, a + ir * lda, lda, pb, c + ir * ldc + jr, ldc, 16, n_last, op);
 #endif
         for (; ir < full_rows; ir += sgemm_mr) {
             const float* ap = a + (ir / sgemm_mr) * a_panel;
@@ -342,11 +350,7 @@ inline void sgemm_few_rows_product(bool trans_a, std::size_t m, std::size_t n, s
         else
             sgemm_pack_transposed(a + pc, lda, int(m), kc, R, packed_a);
         const bool last = pc + kc == k;
-        SgemmTileOp op{pc == 0 ? (beta == 0.0f   ? SgemmTileOp::overwrite
-                                  : beta == 1.0f ? SgemmTileOp::accumulate
-                                                 : SgemmTileOp::scale)
-                               : SgemmTileOp::accumulate,
-                       alpha, beta, nullptr, last && relu, ldb};
+        SgemmTileOp op{sgemm_block_mode(pc, beta), alpha, beta, nullptr, last && relu, ldb};
         for (std::size_t j = 0; j < n; j += 2 * sgemm_w) {
             const int cols = int(std::min<std::size_t>(2 * sgemm_w, n - j));
             op.bias = last && bias ? bias + j : nullptr;
@@ -413,11 +417,7 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
                 sgemm_pack_copy(b + pc * ldb + jc, ldb, nc, kc, sgemm_nr, packed_b);
             }
             const float* b_direct = direct_b ? b + pc * ldb + jc : nullptr;
-            SgemmTileOp op{pc == 0 ? (beta == 0.0f   ? SgemmTileOp::overwrite
-                                      : beta == 1.0f ? SgemmTileOp::accumulate
-                                                     : SgemmTileOp::scale)
-                                   : SgemmTileOp::accumulate,
-                           alpha, beta, nullptr, pc + kc == k && relu, sgemm_nr};
+            SgemmTileOp op{sgemm_block_mode(pc, beta), alpha, beta, nullptr, pc + kc == k && relu, sgemm_nr};
             const float* tile_bias = pc + kc == k && bias ? bias + jc : nullptr;
             for (std::size_t ic = 0; ic < m; ic += mc_max) {
                 const std::size_t mc = std::min(mc_max, m - ic);
