@@ -188,6 +188,19 @@ TEST_P(DirectConv, KernelSizes) {
     check({2, 2, 40, 1, 3, 3, 1}, true, false);  // one column
 }
 
+// Few taps: 7 to 9 of them (AVX-512) take one 9-tap tile of 2 output
+// channels that also sums db; 6 and 10 the general tiles. Odd channel
+// counts leave the last tile one row short.
+TEST_P(DirectConv, FewTapsTiles) {
+    for (size_t c_out : {1, 2, 3, 7}) {
+        check({2, 2, 8, 9, c_out, 1, 3}, true, false);   // 6 taps
+        check({2, 1, 6, 15, c_out, 1, 7}, true, true);   // 7
+        check({3, 1, 9, 12, c_out, 2, 4}, false, true);  // 8
+        check({2, 1, 9, 11, c_out, 3, 3}, true, false);  // 9
+        check({2, 2, 8, 13, c_out, 1, 5}, false, false); // 10
+    }
+}
+
 TEST_P(DirectConv, RectangularAndLargeInputs) {
     check({2, 3, 17, 33, 9, 3, 3}, true, true);
     check({1, 2, 31, 20, 4, 3, 3}, false, false);

@@ -372,13 +372,8 @@ void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g, const
                 wide_dy(i0 + i, r0, rows, e + i * group_rows * p.Pw);
             }
             const cpu_kernels::ConvBwfWide b{xs,  e,          group_rows * p.Pw, p.Pw, int(images), int(p.vpf), rows,
-                                         off, int(p.Kf), part + r0 * p.Kf,   i0 > c0};
+                                         off, int(p.Kf), part + r0 * p.Kf,   part_db + r0, i0 > c0};
             TYPENET_ISA_CALL(be.isa(), conv_bwf_wide, b);
-            for (std::size_t r = 0; r < rows; ++r) {  // the wide rows: their junk columns are zero
-                const float sum = TYPENET_ISA_CALL(be.isa(), conv_rows_sum, e + r * p.Pw, group_rows * p.Pw,
-                                                   int(images), p.Pw);
-                part_db[r0 + r] = i0 > c0 ? part_db[r0 + r] + sum : sum;
-            }
         }
     });
 

@@ -94,7 +94,8 @@ struct ConvBwf {
 /// Backward-filter for few taps (c_in*kh*kw small), over one block of images
 /// and a group of output channels:
 /// dw[r*K + k] = sum over images i, positions p of
-/// dy_wide[i][r][p] * x_i[off[k] + p], p in [0, steps*width).
+/// dy_wide[i][r][p] * x_i[off[k] + p], p in [0, steps*width);
+/// db[r] = sum over i, p of dy_wide[i][r][p].
 struct ConvBwfWide {
     const float* const* x;  // per image: its (c_in,H,W) input, readable a little past the end
     const float* dy;        // (images, rows, plane) wide dy with zero junk columns and tail
@@ -104,7 +105,8 @@ struct ConvBwfWide {
     const int* off;
     int K;
     float* dw;        // (rows, K)
-    bool accumulate;  // add to dw instead of overwriting it
+    float* db;        // (rows)
+    bool accumulate;  // add to dw and db instead of overwriting them
 };
 
 }  // namespace typenet::cpu_kernels

@@ -236,57 +236,84 @@ inline void conv_bwf(const ConvBwf& b) {
     }
 }
 
-/// Backward-filter, few taps (see ConvBwfWide):
-/// conv_bww_mr rows x conv_bww_nr taps of vector accumulators, summed over
-/// every image and position of the chunk before one horizontal sum each.
-inline void conv_bwf_wide(const ConvBwfWide& b) {
+// Backward-filter, few taps: MR rows x NR taps of vector accumulators,
+// summed over every image and position of the block before one horizontal
+// sum each; with Sums (one tile of taps covers all K), one more accumulator
+// per row sums dy itself (db) while its vectors are loaded anyway.
+template <int MR, int NR, bool Sums>
+void conv_bwf_wide_tiles(const ConvBwfWide& b) {
     const int K = b.K;
-    for (std::size_t r0 = 0; r0 < b.rows; r0 += conv_bww_mr) {
-        const int mr = b.rows - r0 < std::size_t(conv_bww_mr) ? int(b.rows - r0) : conv_bww_mr;
-        std::size_t erow[conv_bww_mr];
+    constexpr int SR = Sums ? MR : 1;
+    for (std::size_t r0 = 0; r0 < b.rows; r0 += MR) {
+        const int mr = b.rows - r0 < std::size_t(MR) ? int(b.rows - r0) : MR;
+        std::size_t erow[MR];
         TYPENET_CONV_UNROLL
-        for (int m = 0; m < conv_bww_mr; ++m) erow[m] = (r0 + std::size_t(m < mr ? m : mr - 1)) * b.plane;
-        for (int k0 = 0; k0 < K; k0 += conv_bww_nr) {
-            const int nr = K - k0 < conv_bww_nr ? K - k0 : conv_bww_nr;
-            int o[conv_bww_nr];
+        for (int m = 0; m < MR; ++m) erow[m] = (r0 + std::size_t(m < mr ? m : mr - 1)) * b.plane;
+        for (int k0 = 0; k0 < K; k0 += NR) {
+            const int nr = K - k0 < NR ? K - k0 : NR;
+            int o[NR];
             TYPENET_CONV_UNROLL
-            for (int j = 0; j < conv_bww_nr; ++j) o[j] = b.off[k0 + (j < nr ? j : nr - 1)];
-            Vec acc[conv_bww_mr][conv_bww_nr];
+            for (int j = 0; j < NR; ++j) o[j] = b.off[k0 + (j < nr ? j : nr - 1)];
+            Vec acc[MR][NR], sum[SR];
             TYPENET_CONV_UNROLL
-            for (int m = 0; m < conv_bww_mr; ++m) {
+            for (int m = 0; m < MR; ++m) {
                 TYPENET_CONV_UNROLL
-                for (int j = 0; j < conv_bww_nr; ++j) acc[m][j] = Vec::zero();
+                for (int j = 0; j < NR; ++j) acc[m][j] = Vec::zero();
             }
+            TYPENET_CONV_UNROLL
+            for (int m = 0; m < SR; ++m) sum[m] = Vec::zero();
             for (int i = 0; i < b.images; ++i) {
-                const float* xs[conv_bww_nr];
-                const float* es[conv_bww_mr];
+                const float* xs[NR];
+                const float* es[MR];
                 TYPENET_CONV_UNROLL
-                for (int j = 0; j < conv_bww_nr; ++j) xs[j] = b.x[i] + o[j];
+                for (int j = 0; j < NR; ++j) xs[j] = b.x[i] + o[j];
                 TYPENET_CONV_UNROLL
-                for (int m = 0; m < conv_bww_mr; ++m) es[m] = b.dy + std::size_t(i) * b.dy_image_stride + erow[m];
+                for (int m = 0; m < MR; ++m) es[m] = b.dy + std::size_t(i) * b.dy_image_stride + erow[m];
                 for (int s = 0; s < b.steps; ++s) {
                     const std::size_t p = std::size_t(s) * Vec::width;
-                    Vec xv[conv_bww_nr];
+                    Vec xv[NR];  // each x vector loaded once (unaligned: often two cache lines)
                     TYPENET_CONV_UNROLL
-                    for (int j = 0; j < conv_bww_nr; ++j) xv[j] = Vec::load(xs[j] + p);
+                    for (int j = 0; j < NR; ++j) xv[j] = Vec::load_held(xs[j] + p);
                     TYPENET_CONV_UNROLL
-                    for (int m = 0; m < conv_bww_mr; ++m) {
+                    for (int m = 0; m < MR; ++m) {
                         const Vec d = Vec::load(es[m] + p);
+                        if constexpr (Sums) sum[m] = Vec::add(sum[m], d);
                         TYPENET_CONV_UNROLL
-                        for (int j = 0; j < conv_bww_nr; ++j) acc[m][j] = Vec::fmadd(d, xv[j], acc[m][j]);
+                        for (int j = 0; j < NR; ++j) acc[m][j] = Vec::fmadd(d, xv[j], acc[m][j]);
                     }
                 }
             }
             TYPENET_CONV_UNROLL
-            for (int m = 0; m < conv_bww_mr; ++m) {
+            for (int m = 0; m < MR; ++m) {
+                if (m >= mr) continue;
+                const std::size_t r = r0 + std::size_t(m);
                 TYPENET_CONV_UNROLL
-                for (int j = 0; j < conv_bww_nr; ++j)
-                    if (m < mr && j < nr) {
-                        float& out = b.dw[(r0 + std::size_t(m)) * std::size_t(K) + std::size_t(k0 + j)];
+                for (int j = 0; j < NR; ++j)
+                    if (j < nr) {
+                        float& out = b.dw[r * std::size_t(K) + std::size_t(k0 + j)];
                         out = b.accumulate ? out + Vec::sum(acc[m][j]) : Vec::sum(acc[m][j]);
                     }
+                if constexpr (Sums) b.db[r] = b.accumulate ? b.db[r] + Vec::sum(sum[m]) : Vec::sum(sum[m]);
             }
         }
+    }
+}
+
+/// Backward-filter, few taps (see ConvBwfWide). A first layer's 7-9 taps
+/// (AVX-512) take one tile of 9 taps by 2 rows: a tile of 4 taps would
+/// compute 12 tap slots for conv1's 9, and db comes from the same loads.
+/// Any tile sums each value in the same order, so the results are the same.
+inline void conv_bwf_wide(const ConvBwfWide& b) {
+#if TYPENET_ISA == 2
+    if (b.K > 6 && b.K <= 9) return conv_bwf_wide_tiles<2, 9, true>(b);
+#endif
+    conv_bwf_wide_tiles<conv_bww_mr, conv_bww_nr, false>(b);
+    for (std::size_t r = 0; r < b.rows; ++r) {  // db: the wide rows' junk columns are zero
+        Vec s = Vec::zero();
+        const float* e = b.dy + r * b.plane;
+        for (int i = 0; i < b.images; ++i, e += b.dy_image_stride)
+            for (int k = 0; k < b.steps; ++k) s = Vec::add(s, Vec::load(e + std::size_t(k) * Vec::width));
+        b.db[r] = b.accumulate ? b.db[r] + Vec::sum(s) : Vec::sum(s);
     }
 }
 
@@ -360,12 +387,3 @@ inline void conv_widen(const float* src, std::size_t planes, std::size_t rows, i
         }
 }
 
-
-/// The sum of `count` rows of `len` floats (a multiple of the width), rows
-/// `stride` floats apart, in a fixed order.
-inline float conv_rows_sum(const float* p, std::size_t stride, int count, std::size_t len) {
-    Vec s = Vec::zero();
-    for (int r = 0; r < count; ++r, p += stride)
-        for (std::size_t i = 0; i < len; i += Vec::width) s = Vec::add(s, Vec::load(p + i));
-    return Vec::sum(s);
-}

@@ -14,7 +14,9 @@
 //   deinterleave(a, b, even, odd): the even and the odd lanes of a then b,
 //   interleave(a, b, lo, hi): its inverse, a0 b0 a1 b1 ... into lo then hi,
 //   load_i32_n(p, k) / store_i32_n(p, v, k): the first k lanes from / to
-//   int32 (converted; for integers below 2^24, which floats hold exactly).
+//   int32 (converted; for integers below 2^24, which floats hold exactly),
+//   load_held(p): load(p) kept in a register (GCC would fold a vector used
+//   by several FMAs into each as a memory operand: one load per use).
 // The portable Vec is four floats in an array; compilers map it to SSE2 or
 // NEON, and its fmadd is a multiply then an add.
 
@@ -26,6 +28,11 @@ struct Vec {
     static Vec zero() { return {_mm512_setzero_ps()}; }
     static Vec set1(float x) { return {_mm512_set1_ps(x)}; }
     static Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
+    static Vec load_held(const float* p) {
+        __m512 r = _mm512_loadu_ps(p);
+        __asm__("" : "+v"(r));
+        return {r};
+    }
     static Vec load_n(const float* p, int k) { return {_mm512_maskz_loadu_ps(mask(k), p)}; }
     static void store(float* p, Vec a) { _mm512_storeu_ps(p, a.v); }
     static void store_n(float* p, Vec a, int k) { _mm512_mask_storeu_ps(p, mask(k), a.v); }
@@ -91,6 +98,11 @@ struct Vec {
     static Vec zero() { return {_mm256_setzero_ps()}; }
     static Vec set1(float x) { return {_mm256_set1_ps(x)}; }
     static Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
+    static Vec load_held(const float* p) {
+        __m256 r = _mm256_loadu_ps(p);
+        __asm__("" : "+x"(r));
+        return {r};
+    }
     static Vec load_n(const float* p, int k) { return {_mm256_maskload_ps(p, mask(k))}; }
     static void store(float* p, Vec a) { _mm256_storeu_ps(p, a.v); }
     static void store_n(float* p, Vec a, int k) { _mm256_maskstore_ps(p, mask(k), a.v); }
@@ -151,6 +163,7 @@ struct Vec {
     static Vec zero() { return {{0.0f, 0.0f, 0.0f, 0.0f}}; }
     static Vec set1(float x) { return {{x, x, x, x}}; }
     static Vec load(const float* p) { return {{p[0], p[1], p[2], p[3]}}; }
+    static Vec load_held(const float* p) { return load(p); }
     static Vec load_n(const float* p, int k) {
         Vec r = zero();
         for (int i = 0; i < k; ++i) r.v[i] = p[i];
