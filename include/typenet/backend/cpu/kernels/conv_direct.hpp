@@ -111,6 +111,16 @@ struct ConvBwfWide {
 
 }  // namespace typenet::cpu_kernels
 
+// A helper that fills a caller's accumulators is inlined whatever GCC's
+// budget says: out of line, the accumulators go through the stack (GCC 12
+// kept the fused conv1 forward's products out of line in the training
+// programs, not in bench_conv).
+#if defined(__GNUC__) || defined(__clang__)
+#define TYPENET_CONV_INLINE inline __attribute__((always_inline))
+#else
+#define TYPENET_CONV_INLINE inline
+#endif
+
 // Complete unrolling of the register-tile loops keeps the accumulators in registers.
 #if defined(TYPENET_CONV_UNROLL)
 #elif defined(__clang__)
