@@ -407,18 +407,23 @@ TEST(DirectConvSupport, EmptyBatch) {
 // values wins, as the ReLU's zeros test), bit for bit, on each path: few
 // taps pool in the tile's registers (one unit of four vectors per tile where
 // a pooled row's windows need two vectors per conv row, else two units),
-// many taps from scratch. Odd outputs floor; 33 channels end in a part tile.
+// many taps from scratch, or, with images in lanes, each block before its
+// transpose back. Odd outputs floor; 33 channels end in a part tile.
 TEST_P(DirectConv, ForwardMaxPoolEqualsForwardThenPooling) {
     struct Case {
         size_t n, c_in, h, w, c_out, k;
+        bool lanes;  // many taps with images in lanes (conv2d_direct_batched) on every path
     };
     const Case cases[] = {
-        {3, 1, 28, 28, 32, 3},   // conv1: 13 windows per pooled row
-        {3, 32, 13, 13, 17, 3},  // many taps: 11 -> 5 through scratch
-        {63, 3, 7, 9, 5, 3},     // 5x7 -> 2x3: two pooled rows share a tile
-        {65, 2, 12, 10, 33, 5},  // kernel 5, 8x6 -> 4x3
-        {4, 1, 13, 13, 19, 3},   // 11 -> 5: the last pooled row alone in its tile
-        {2, 1, 44, 38, 5, 3},    // 42x36 -> 21x18: wide and narrow windows in one row
+        {3, 1, 28, 28, 32, 3, false},   // conv1: 13 windows per pooled row
+        {3, 32, 13, 13, 17, 3, false},  // many taps: 11 -> 5 through scratch
+        {63, 3, 7, 9, 5, 3, false},     // 5x7 -> 2x3: two pooled rows share a tile
+        {65, 2, 12, 10, 33, 5, false},  // kernel 5, 8x6 -> 4x3
+        {4, 1, 13, 13, 19, 3, false},   // 11 -> 5: the last pooled row alone in its tile
+        {2, 1, 44, 38, 5, 3, false},    // 42x36 -> 21x18: wide and narrow windows in one row
+        {64, 32, 13, 13, 64, 3, true},  // conv2 at batch 64
+        {63, 32, 13, 13, 17, 3, true},  // a last block short of images
+        {40, 8, 7, 7, 9, 3, true},      // 5x5 -> 2x2
     };
     for (const Case& c : cases)
         for (int threads : {1, 2}) {
@@ -429,6 +434,7 @@ TEST_P(DirectConv, ForwardMaxPoolEqualsForwardThenPooling) {
                                      "x" + std::to_string(c.w) + " -> " + std::to_string(c.c_out) + ", " +
                                      std::to_string(threads) + " threads";
             ASSERT_TRUE(conv2d_direct_pool_supported(g, pg)) << what;
+            ASSERT_TRUE(!c.lanes || conv2d_direct_batched(be, g)) << what << ": not the route the case is for";
             Rng rng(c.n * 5 + c.c_out);
             const auto x = uniform(rng, g.input_size()), w = uniform(rng, g.weight_size()),
                        b = uniform(rng, g.c_out, -0.2, 0.2);

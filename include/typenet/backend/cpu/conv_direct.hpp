@@ -111,6 +111,7 @@ struct ConvDirectPlan {
     std::size_t ws_setup;  // both forwards: packed weights, tap offsets, the last image; then their own parts
     bool batched;          // forward and backward-data put images in the lanes (conv_batched_*)
     std::size_t lanes_x, lanes_y;  // batched: one block's x and y, [c][h][w][image], per thread
+    std::size_t lanes_pool;        // batched + 2x2 pooling: one block's pooled values (or indices), per thread
     // workspace floats of each op
     std::size_t ws_forward, ws_forward_pool, ws_backward_data, ws_backward_filter;
 };
@@ -171,9 +172,12 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     const bool few_outputs = 10 * p.P < 7 * p.vpf * p.V;
     const bool small_plane = (few_outputs || !p.few_taps) && p.lanes_x + p.lanes_y <= conv_batched_max_floats;
     p.batched = small_plane && g.n * p.vpf > p.P * conv_ceil_div(g.n, p.V);
+    p.lanes_pool = conv_round16(g.c_out * (g.out_h / 2) * (g.out_w / 2) * p.V);
     if (small_plane) {
         const std::size_t blocks = p.threads * (p.lanes_x + p.lanes_y);
         p.ws_forward = std::max(p.ws_forward, p.packed_f + conv_round16(p.Kf) + blocks);
+        p.ws_forward_pool =
+            std::max(p.ws_forward_pool, p.packed_f + conv_round16(p.Kf) + blocks + p.threads * 3 * p.lanes_pool);
         p.ws_backward_data =
             std::max(p.ws_backward_data, p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) + blocks);
     }
@@ -444,6 +448,39 @@ inline void conv_batched_forward(const Cpu& be, const Conv2dGeometry& g, const C
     });
 }
 
+// Forward + 2x2 stride-2 max pooling (pg): each block pooled in its lanes
+// (four whole vectors per window, no permutes), then only the pooled values
+// and indices transposed back (a quarter of y). The same values as
+// conv_batched_forward then maxpool2x2_plane, bit for bit.
+inline void conv_batched_forward_maxpool2x2(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg,
+                                            const ConvDirectPlan& p, const float* x, const float* w,
+                                            const float* bias, bool relu, float* pool_y, std::int32_t* argmax,
+                                            float* workspace) {
+    conv_forward_weights(g, p, w, workspace);
+    const int* off = conv_forward_offsets(g, p, workspace + p.packed_f, p.V);
+    float* scratch = workspace + p.packed_f + conv_round16(p.Kf);
+    float* pooled = scratch + p.threads * (p.lanes_x + p.lanes_y);
+    const cpu_kernels::ConvGemm a{workspace, off, int(p.Kf), g.c_out, p.P * p.V, bias, relu, nullptr, nullptr};
+    const std::size_t x_image = g.c_in * p.HW, pool_image = g.c_out * pg.out_h * pg.out_w;
+    conv_run_items(be, conv_ceil_div(g.n, p.V), [&](std::size_t t, std::size_t item, bool) {
+        float* xt = scratch + t * (p.lanes_x + p.lanes_y);
+        float* yt = xt + p.lanes_x;                   // [co][position][image]
+        float* pv = pooled + t * 3 * p.lanes_pool;  // [co][pooled position][image]
+        float* pi = pv + p.lanes_pool;
+        float* at = pi + p.lanes_pool;  // the indices, [image][co][pooled position]
+        const std::size_t i0 = item * p.V, images = std::min(p.V, g.n - i0);
+        if (images < p.V) std::fill(xt, xt + x_image * p.V, 0.0f);  // idle lanes: zeros, not stale values
+        TYPENET_ISA_CALL(be.isa(), conv_transpose, x + i0 * x_image, x_image, images, x_image, xt, p.V);
+        conv_batched_columns(be, g, p, a, xt, false, yt);
+        TYPENET_ISA_CALL(be.isa(), conv_pool_lanes, yt, g.c_out, p.P, int(g.out_w), int(pg.out_h), int(pg.out_w),
+                         pv, pi);
+        TYPENET_ISA_CALL(be.isa(), conv_transpose, pv, p.V, pool_image, images, pool_y + i0 * pool_image,
+                         pool_image);
+        TYPENET_ISA_CALL(be.isa(), conv_transpose, pi, p.V, pool_image, images, at, pool_image);
+        TYPENET_ISA_CALL(be.isa(), conv_floats_to_int, at, images * pool_image, argmax + i0 * pool_image);
+    });
+}
+
 // Backward-data: columns are dy's positions, rows (tap, c_in) as in the
 // unbatched op, each adding a whole vector at its tap's shift into dx's block.
 inline void conv_batched_backward_data(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p,
@@ -548,7 +585,8 @@ inline bool conv2d_direct_pool_supported(const Conv2dGeometry& g, const Pool2dGe
 /// pool_y and argmax (N,C_out,OUT_H/2,OUT_W/2) as maxpool2d_forward gives
 /// them (argmax indexes the convolution's output plane), bit for bit. The
 /// convolution's output is never stored: with few taps (C_in*KH*KW < 64)
-/// each tile pools its own accumulators, else each image's output is pooled
+/// each tile pools its own accumulators; with images in lanes each block is
+/// pooled before its transpose back; else each image's output is pooled
 /// from per-thread scratch while it is in cache.
 inline void conv2d_direct_forward_maxpool2x2(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg,
                                              const float* x, const float* w, const float* bias, bool relu,
@@ -580,6 +618,7 @@ inline void conv2d_direct_forward_maxpool2x2(const Cpu& be, const Conv2dGeometry
         });
         return;
     }
+    if (p.batched) return conv_batched_forward_maxpool2x2(be, g, pg, p, x, w, bias, relu, pool_y, argmax, workspace);
     // Tile rows (output channels) are wide planes of Pw floats in the scratch.
     const ConvForwardSetup setup = conv_forward_setup(g, p, x, w, bias, relu, p.Pw, workspace);
     const cpu_kernels::ConvGemm& a = setup.a;

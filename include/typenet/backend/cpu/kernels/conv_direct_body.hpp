@@ -189,6 +189,35 @@ inline void conv_pool_image(const ConvPoolImage& c) {
     }
 }
 
+/// 2x2 stride-2 max pooling of a batched block's output (images in lanes):
+/// yt holds `rows` planes of P positions (out_w per conv row), one vector of
+/// images per position; pv and pi get each window's maximum and its index in
+/// the conv plane, (rows, pool_h, pool_w) vectors, as maxpool2x2_plane picks them.
+inline void conv_pool_lanes(const float* yt, std::size_t rows, std::size_t P, int out_w, int pool_h, int pool_w,
+                            float* pv, float* pi) {
+    constexpr std::size_t V = Vec::width;
+    const Vec one = Vec::set1(1.0f), row = Vec::set1(static_cast<float>(out_w)), row1 = Vec::add(row, one);
+    const std::size_t down = std::size_t(out_w) * V;
+    for (std::size_t r = 0; r < rows; ++r)
+        for (int ph = 0; ph < pool_h; ++ph)
+            for (int pw = 0; pw < pool_w; ++pw, pv += V, pi += V) {
+                const int q = 2 * ph * out_w + 2 * pw;
+                const float* s = yt + (r * P + std::size_t(q)) * V;
+                Vec m, i;
+                pool2x2_pick(Vec::load(s), Vec::load(s + V), Vec::load(s + down), Vec::load(s + down + V),
+                             Vec::set1(static_cast<float>(q)), one, row, row1, m, i);
+                Vec::store(pv, m);
+                Vec::store(pi, i);
+            }
+}
+
+/// dst[i] = int(src[i]) for i < n (whole numbers below 2^24, as pooling's indices).
+inline void conv_floats_to_int(const float* src, std::size_t n, std::int32_t* dst) {
+    std::size_t i = 0;
+    for (; i + Vec::width <= n; i += Vec::width) Vec::store_i32_n(dst + i, Vec::load(src + i), Vec::width);
+    if (i < n) Vec::store_i32_n(dst + i, Vec::load_n(src + i, int(n - i)), int(n - i));
+}
+
 /// Backward-filter of one image (see ConvBwf): conv_bwf_mr taps x
 /// conv_bwf_nr vectors of output channels per tile, one broadcast x value
 /// and conv_bwf_nr aligned dy loads per position.
