@@ -429,23 +429,37 @@ inline void conv_batched_columns(const Cpu& be, const Conv2dGeometry& g, const C
         }
 }
 
-// Forward: columns are output positions, rows output channels.
-inline void conv_batched_forward(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p, const float* x,
-                                 const float* w, const float* bias, bool relu, float* y, float* workspace) {
+// Forward: columns are output positions, rows output channels. Each block's
+// output, yt [co][position][image] in thread t's scratch, goes to
+// finish(t, i0, images, yt), which writes it out (transposed back, or pooled).
+template <class Finish>
+void conv_batched_forward_blocks(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p, const float* x,
+                                 const float* w, const float* bias, bool relu, float* workspace,
+                                 const Finish& finish) {
     conv_forward_weights(g, p, w, workspace);
     const int* off = conv_forward_offsets(g, p, workspace + p.packed_f, p.V);
     float* scratch = workspace + p.packed_f + conv_round16(p.Kf);
     const cpu_kernels::ConvGemm a{workspace, off, int(p.Kf), g.c_out, p.P * p.V, bias, relu, nullptr, nullptr};
-    const std::size_t x_image = g.c_in * p.HW, y_image = g.c_out * p.P;
+    const std::size_t x_image = g.c_in * p.HW;
     conv_run_items(be, conv_ceil_div(g.n, p.V), [&](std::size_t t, std::size_t item, bool) {
         float* xt = scratch + t * (p.lanes_x + p.lanes_y);
-        float* yt = xt + p.lanes_x;  // [co][position][image]
+        float* yt = xt + p.lanes_x;
         const std::size_t i0 = item * p.V, images = std::min(p.V, g.n - i0);
         if (images < p.V) std::fill(xt, xt + x_image * p.V, 0.0f);  // idle lanes: zeros, not stale values
         TYPENET_ISA_CALL(be.isa(), conv_transpose, x + i0 * x_image, x_image, images, x_image, xt, p.V);
         conv_batched_columns(be, g, p, a, xt, false, yt);
-        TYPENET_ISA_CALL(be.isa(), conv_transpose, yt, p.V, y_image, images, y + i0 * y_image, y_image);
+        finish(t, i0, images, static_cast<const float*>(yt));
     });
+}
+
+inline void conv_batched_forward(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p, const float* x,
+                                 const float* w, const float* bias, bool relu, float* y, float* workspace) {
+    const std::size_t y_image = g.c_out * p.P;
+    conv_batched_forward_blocks(be, g, p, x, w, bias, relu, workspace,
+                                [&](std::size_t, std::size_t i0, std::size_t images, const float* yt) {
+                                    TYPENET_ISA_CALL(be.isa(), conv_transpose, yt, p.V, y_image, images,
+                                                     y + i0 * y_image, y_image);
+                                });
 }
 
 // Forward + 2x2 stride-2 max pooling (pg): each block pooled in its lanes
@@ -456,29 +470,23 @@ inline void conv_batched_forward_maxpool2x2(const Cpu& be, const Conv2dGeometry&
                                             const ConvDirectPlan& p, const float* x, const float* w,
                                             const float* bias, bool relu, float* pool_y, std::int32_t* argmax,
                                             float* workspace) {
-    conv_forward_weights(g, p, w, workspace);
-    const int* off = conv_forward_offsets(g, p, workspace + p.packed_f, p.V);
-    float* scratch = workspace + p.packed_f + conv_round16(p.Kf);
-    float* pooled = scratch + p.threads * (p.lanes_x + p.lanes_y);
-    const cpu_kernels::ConvGemm a{workspace, off, int(p.Kf), g.c_out, p.P * p.V, bias, relu, nullptr, nullptr};
-    const std::size_t x_image = g.c_in * p.HW, pool_image = g.c_out * pg.out_h * pg.out_w;
-    conv_run_items(be, conv_ceil_div(g.n, p.V), [&](std::size_t t, std::size_t item, bool) {
-        float* xt = scratch + t * (p.lanes_x + p.lanes_y);
-        float* yt = xt + p.lanes_x;                   // [co][position][image]
-        float* pv = pooled + t * 3 * p.lanes_pool;  // [co][pooled position][image]
-        float* pi = pv + p.lanes_pool;
-        float* at = pi + p.lanes_pool;  // the indices, [image][co][pooled position]
-        const std::size_t i0 = item * p.V, images = std::min(p.V, g.n - i0);
-        if (images < p.V) std::fill(xt, xt + x_image * p.V, 0.0f);  // idle lanes: zeros, not stale values
-        TYPENET_ISA_CALL(be.isa(), conv_transpose, x + i0 * x_image, x_image, images, x_image, xt, p.V);
-        conv_batched_columns(be, g, p, a, xt, false, yt);
-        TYPENET_ISA_CALL(be.isa(), conv_pool_lanes, yt, g.c_out, p.P, int(g.out_w), int(pg.out_h), int(pg.out_w),
-                         pv, pi);
-        TYPENET_ISA_CALL(be.isa(), conv_transpose, pv, p.V, pool_image, images, pool_y + i0 * pool_image,
-                         pool_image);
-        TYPENET_ISA_CALL(be.isa(), conv_transpose, pi, p.V, pool_image, images, at, pool_image);
-        TYPENET_ISA_CALL(be.isa(), conv_floats_to_int, at, images * pool_image, argmax + i0 * pool_image);
-    });
+    // Past the blocks' x and y: per thread the pooled values, their indices
+    // [co][pooled position][image], and the indices transposed back.
+    float* pooled = workspace + p.packed_f + conv_round16(p.Kf) + p.threads * (p.lanes_x + p.lanes_y);
+    const std::size_t pool_image = g.c_out * pg.out_h * pg.out_w;
+    conv_batched_forward_blocks(
+        be, g, p, x, w, bias, relu, workspace,
+        [&](std::size_t t, std::size_t i0, std::size_t images, const float* yt) {
+            float* pv = pooled + t * 3 * p.lanes_pool;
+            float* pi = pv + p.lanes_pool;
+            float* at = pi + p.lanes_pool;
+            TYPENET_ISA_CALL(be.isa(), conv_pool_lanes, yt, g.c_out, p.P, int(g.out_w), int(pg.out_h),
+                             int(pg.out_w), pv, pi);
+            TYPENET_ISA_CALL(be.isa(), conv_transpose, pv, p.V, pool_image, images, pool_y + i0 * pool_image,
+                             pool_image);
+            TYPENET_ISA_CALL(be.isa(), conv_transpose, pi, p.V, pool_image, images, at, pool_image);
+            TYPENET_ISA_CALL(be.isa(), conv_floats_to_int, at, images * pool_image, argmax + i0 * pool_image);
+        });
 }
 
 // Backward-data: columns are dy's positions, rows (tap, c_in) as in the

@@ -26,7 +26,8 @@ inline ConvTile conv_tile() { return {Vec::width, conv_mr, conv_nr, conv_bwf_mr,
 // acc[m][j] = the shifted GEMM's sum over k of wp[k*conv_mr + m] * src[j][off[k]]:
 // MR rows of a packed row block (wp at the tile's first row) times NR vectors.
 template <int MR, int NR>
-TYPENET_CONV_INLINE void conv_tile_products(const ConvGemm& a, const float* wp, const float* const* src, Vec (&acc)[MR][NR]) {
+TYPENET_CONV_INLINE void conv_tile_products(const ConvGemm& a, const float* wp, const float* const* src,
+                                             Vec (&acc)[MR][NR]) {
     TYPENET_CONV_UNROLL
     for (int m = 0; m < MR; ++m) {
         TYPENET_CONV_UNROLL
