@@ -87,7 +87,7 @@ TEST(GradCheck, FusedConvReluSameStride) {
 namespace {
 // Fused and layer-by-layer training passes of one model (Conv2D or Dense + ReLU): outputs, input and
 // parameter gradients must be bit-identical (a ReLU in the store is the same
-// max(0, y) as a ReLU layer). Float takes the direct kernels on AVX2 /
+// max(0, y) as a ReLU layer; one exception below). Float takes the direct kernels on AVX2 /
 // AVX-512 (the isa_* ctest variants run this under each path); double, im2col.
 template <class Net, class T>
 void expect_fused_equals_unfused(std::size_t n) {
@@ -155,12 +155,23 @@ void expect_fused_equals_unfused(std::size_t n) {
         m.backward_from(from, d);
         return m.gradients().to_host();
     };
-    const auto p_fused = params_only(true, M::layer_count - 1, dout.data());
-    for (std::size_t i = 0; i < M::parameter_count; ++i)
-        ASSERT_EQ(p_fused[i], g_plain[i]) << "parameter gradient without dx " << i;
-    const auto p2_fused = params_only(true, 2, d2.data()), p2_plain = params_only(false, 2, d2.data());
-    for (std::size_t i = 0; i < M::parameter_count; ++i)
-        ASSERT_EQ(p2_fused[i], p2_plain[i]) << "backward_from(2) parameter gradient " << i;
+    // With at most 16 taps (float, direct kernels) that backward-filter sums
+    // only each window's argmax position, in another order: the first
+    // Conv2D's gradients are the same up to rounding there.
+    using L0 = typename Net::template layer<0>;
+    constexpr std::size_t taps = L0::parameter_count / tn::channels_of<typename L0::output_shape> - 1;
+    const bool argmax_only = pooled && std::is_same_v<T, float> && m.backend().isa() != tn::CpuIsa::portable &&
+                             taps <= 16;
+    const auto same_parameters = [&](const std::vector<T>& got, const std::vector<T>& want, const char* what) {
+        for (std::size_t i = 0; i < M::parameter_count; ++i)
+            if (argmax_only && i < L0::parameter_count)
+                ASSERT_NEAR(got[i], want[i], 1e-4 * std::max(1.0, std::abs(double(want[i])))) << what << " " << i;
+            else
+                ASSERT_EQ(got[i], want[i]) << what << " " << i;
+    };
+    same_parameters(params_only(true, M::layer_count - 1, dout.data()), g_plain, "parameter gradient without dx");
+    same_parameters(params_only(true, 2, d2.data()), params_only(false, 2, d2.data()),
+                    "backward_from(2) parameter gradient");
     // Inference never fuses: layer 0's output is the convolution's own (some negative).
     m.set_fusion(true);
     m.forward(x.data(), n, false);

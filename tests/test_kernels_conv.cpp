@@ -466,6 +466,83 @@ TEST_P(DirectConv, ForwardMaxPoolEqualsForwardThenPooling) {
         }
 }
 
+// The backward-filter from a 2x2 pooling's gradient against the textbook
+// sums over each window's argmax (the gradient passing where the pooled
+// output is positive), on each path: up to 16 taps visit only the argmax
+// positions (ConvBwfPooled), more the dense wide rows. Threads and runs
+// agree bit for bit; the workspace starts as NaN; argmax values outside
+// their window or the plane (not from the forward) read nothing outside x.
+TEST_P(DirectConv, PoolBackwardFilterAgainstReference) {
+    struct Case {
+        size_t n, c_in, h, w, c_out, kh, kw;
+    };
+    const Case cases[] = {
+        {3, 1, 28, 28, 32, 3, 3},   // conv1
+        {65, 1, 28, 28, 32, 3, 3},  // 9 chunks of 8 images, the last short
+        {1, 1, 13, 13, 5, 3, 3},    // 11 -> 5: the last conv row unused; a run of 4 rows and one alone
+        {4, 1, 12, 11, 33, 4, 4},   // 16 taps: one whole vector on AVX-512
+        {2, 2, 9, 8, 6, 2, 2},      // 8 taps over two input channels
+        {3, 3, 7, 9, 7, 1, 5},      // 15 taps, a rectangular kernel
+        {2, 2, 12, 12, 8, 5, 5},    // 50 taps: the dense wide rows
+    };
+    for (const Case& c : cases) {
+        const auto g = make_conv2d_geometry(c.n, c.c_in, c.h, c.w, c.c_out, c.kh, c.kw, 1, 1, Padding::valid);
+        const auto pg = make_pool2d_geometry(c.n, c.c_out, g.out_h, g.out_w, 2, 2, 2, 2);
+        const std::string what = describe(g) + " on " + isa_name(GetParam());
+        ASSERT_TRUE(conv2d_direct_pool_backward_supported(g, pg)) << what;
+        Rng rng(c.n * 31 + c.c_out * 7 + c.kw);
+        const auto x = uniform(rng, g.input_size()), w = uniform(rng, g.weight_size()),
+                   b = uniform(rng, g.c_out, -0.2, 0.2), pool_dy = uniform(rng, pg.output_size());
+        std::vector<float> pool_y(pg.output_size());
+        std::vector<std::int32_t> at(pg.output_size());
+        {
+            Workspace ws(conv2d_direct_workspace(Cpu{1, GetParam()}, g));
+            conv2d_direct_forward_maxpool2x2(Cpu{1, GetParam()}, g, pg, x.data(), w.data(), b.data(), true,
+                                             pool_y.data(), at.data(), ws.get());
+        }
+        ASSERT_TRUE(std::count(pool_y.begin(), pool_y.end(), 0.0f) > 0) << what << ": the ReLU cuts nothing";
+        std::vector<double> want_dw(g.weight_size()), want_db(g.c_out);
+        const size_t PP = pg.out_h * pg.out_w;
+        for (size_t i = 0; i < c.n; ++i)
+            for (size_t co = 0; co < c.c_out; ++co)
+                for (size_t q = 0; q < PP; ++q) {
+                    const size_t o = (i * c.c_out + co) * PP + q;
+                    if (!(pool_y[o] > 0.0f)) continue;
+                    const double d = pool_dy[o];
+                    const size_t oh = size_t(at[o]) / g.out_w, ow = size_t(at[o]) % g.out_w;
+                    want_db[co] += d;
+                    for (size_t ci = 0; ci < c.c_in; ++ci)
+                        for (size_t ki = 0; ki < c.kh; ++ki)
+                            for (size_t kj = 0; kj < c.kw; ++kj)
+                                want_dw[((co * c.c_in + ci) * c.kh + ki) * c.kw + kj] +=
+                                    d * x[((i * c.c_in + ci) * c.h + oh + ki) * c.w + ow + kj];
+                }
+        const auto run = [&](int threads, const std::vector<std::int32_t>& argmax) {
+            const Cpu be{threads, GetParam()};
+            Workspace ws(conv2d_direct_workspace(be, g));
+            std::vector<float> dw(g.weight_size(), std::numeric_limits<float>::quiet_NaN()), db(c.c_out, dw[0]);
+            conv2d_direct_maxpool2x2_backward_filter(be, g, pg, x.data(), pool_y.data(), argmax.data(),
+                                                     pool_dy.data(), dw.data(), db.data(), ws.get());
+            EXPECT_TRUE(ws.intact()) << "workspace overrun, " << what;
+            return std::pair{dw, db};
+        };
+        const auto [dw, db] = run(1, at);
+        expect_close(dw, want_dw, "dw " + what);
+        expect_close(db, want_db, "db " + what);
+        for (int threads : {2, 3}) {
+            const auto [dw2, db2] = run(threads, at);
+            EXPECT_TRUE(bitwise_equal(dw, dw2) && bitwise_equal(db, db2)) << threads << " threads, " << what;
+        }
+        auto wild = at;
+        for (size_t o = 0; o < wild.size(); o += 3) wild[o] = o % 2 ? -5 : std::int32_t(g.out_h * g.out_w + 40);
+        const auto [dw3, db3] = run(2, wild);
+        EXPECT_TRUE(std::all_of(dw3.begin(), dw3.end(), [](float v) { return std::isfinite(v); })) << what;
+        if (c.c_in * c.kh * c.kw <= 16) {  // the dense rows drop such gradients instead
+            EXPECT_TRUE(bitwise_equal(db, db3)) << "db depends only on the gradients, " << what;
+        }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, DirectConv, ::testing::Values(CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512),
                          [](const ::testing::TestParamInfo<CpuIsa>& info) { return isa_key(info.param); });
 

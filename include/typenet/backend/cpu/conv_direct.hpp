@@ -107,6 +107,9 @@ struct ConvDirectPlan {
     std::size_t run;       // backward-filter: images whose positions one kernel call sums over
     bool few_taps;         // backward-filter: the wide-position kernel (Kf < conv_bwf_transpose_min_taps)
     std::size_t w_chunk, w_chunks, w_block, w_partial, w_rows;  // its chunks, L1 blocks, partials, rows
+    std::size_t kpad;      // through a 2x2 pooling, few taps: a patch row (Kf rounded up to V)
+    std::size_t patches;   // and one image's patch rows (ConvPatches)
+    std::size_t pooled;    // its scratch per thread: one image's patches, then a run of rows' g and offsets
     std::size_t wide_out;  // forward + pooling, many taps: one image's wide output (C_out planes of Pw), per thread
     std::size_t ws_setup;  // both forwards: packed weights, tap offsets, the last image; then their own parts
     bool batched;          // forward and backward-data put images in the lanes (conv_batched_*)
@@ -181,8 +184,11 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
         p.ws_backward_data =
             std::max(p.ws_backward_data, p.packed_b + conv_round16(g.c_out) + 2 * conv_round16(p.Kf) + blocks);
     }
+    p.kpad = conv_ceil_div(p.Kf, p.V) * p.V;
+    p.patches = conv_round16((p.P + 16) * p.kpad);
+    p.pooled = 16 + p.patches + 2 * conv_round16(cpu_kernels::conv_bwf_pooled_run * (g.out_h / 2) * (g.out_w / 2));
     p.ws_backward_filter = p.few_taps ? conv_round16(p.Kf) + p.x_last + p.w_chunks * p.w_partial +
-                                            p.threads * conv_round16(p.w_block * p.w_rows * p.Pw)
+                                            p.threads * std::max(conv_round16(p.w_block * p.w_rows * p.Pw), p.pooled)
                                       : conv_round16(p.Kf) + conv_round16(p.run * p.P) + p.chunks * p.partial +
                                             p.threads * conv_round16(p.run * p.P * p.co_pad);
     return p;
@@ -342,6 +348,28 @@ inline void conv_zero_filter_gradients(const Conv2dGeometry& g, float* dw, float
     if (db) std::fill(db, db + g.c_out, 0.0f);
 }
 
+// Few taps: dw and db from the chunks' partials (each (C_out, Kf) then
+// C_out), added in chunk order.
+inline void conv_reduce_few_taps(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p,
+                                 const float* partials, float* dw, float* db) {
+    const std::size_t n_dw = g.c_out * p.Kf, total = n_dw + (db ? g.c_out : 0);
+    conv_parallel(be, total, p.w_chunks, [&](std::size_t begin, std::size_t end) {
+        // out[0, count) = partial values [from, from + count) summed over chunks; vectorises along them.
+        const auto reduce = [&](float* out, std::size_t from, std::size_t count) {
+            std::memcpy(out, partials + from, count * sizeof(float));
+            for (std::size_t c = 1; c < p.w_chunks; ++c) {
+                const float* part = partials + c * p.w_partial + from;
+                for (std::size_t e = 0; e < count; ++e) out[e] += part[e];
+            }
+        };
+        if (begin < n_dw) reduce(dw + begin, begin, std::min(end, n_dw) - begin);
+        if (db && end > n_dw) {
+            const std::size_t from = std::max(begin, n_dw);
+            reduce(db + (from - n_dw), from, end - from);
+        }
+    });
+}
+
 // Backward-filter with few taps: vectors along wide positions, horizontal
 // sums. wide_dy(image, r0, rows, dst) writes output channels r0.. of dy's
 // image into dst's wide rows (g.w apart, planes p.Pw apart), leaving the
@@ -381,23 +409,7 @@ void conv_backward_filter_few_taps(const Cpu& be, const Conv2dGeometry& g, const
         }
     });
 
-    // dw and db: the chunks' partials added in chunk order.
-    const std::size_t n_dw = g.c_out * p.Kf, total = n_dw + (db ? g.c_out : 0);
-    conv_parallel(be, total, p.w_chunks, [&](std::size_t begin, std::size_t end) {
-        // out[0, count) = partial values [from, from + count) summed over chunks; vectorises along them.
-        const auto reduce = [&](float* out, std::size_t from, std::size_t count) {
-            std::memcpy(out, partials + from, count * sizeof(float));
-            for (std::size_t c = 1; c < p.w_chunks; ++c) {
-                const float* part = partials + c * p.w_partial + from;
-                for (std::size_t e = 0; e < count; ++e) out[e] += part[e];
-            }
-        };
-        if (begin < n_dw) reduce(dw + begin, begin, std::min(end, n_dw) - begin);
-        if (db && end > n_dw) {
-            const std::size_t from = std::max(begin, n_dw);
-            reduce(db + (from - n_dw), from, end - from);
-        }
-    });
+    conv_reduce_few_taps(be, g, p, partials, dw, db);
 }
 
 // Images in lanes (p.batched): a block of V images transposed to
@@ -766,6 +778,53 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
     });
 }
 
+namespace cpu_detail {
+
+// Through the pooling with at most 16 taps (a first layer's 3x3 or 4x4
+// on one channel): only the windows' argmax positions are visited, each
+// reading its patch row (ConvBwfPooled), a quarter of the dense products;
+// offsets into the patches stay exact in float.
+inline bool conv_pooled_bwf(const ConvDirectPlan& p) {
+    return p.Kf <= 16 && p.patches < (std::size_t{1} << 24);
+}
+
+// Items are chunks (all C_out channels: one image's patches serve them all);
+// each chunk's images add to its partial in order, so a seed gives the same run.
+inline void conv_backward_filter_pooled(const Cpu& be, const Conv2dGeometry& g, const ConvDirectPlan& p,
+                                        const float* x, const float* pool_y, const std::int32_t* argmax,
+                                        const float* pool_dy, float* dw, float* db, float* workspace) {
+    const int* off = conv_forward_offsets(g, p, workspace);
+    const float* x_last = conv_last_image(g, p, x, workspace + conv_round16(p.Kf));
+    float* partials = workspace + conv_round16(p.Kf) + p.x_last;
+    float* scratch = partials + p.w_chunks * p.w_partial;
+    const std::size_t x_image = g.c_in * p.HW, PP = (g.out_h / 2) * (g.out_w / 2), planes = g.c_out * PP;
+    const std::size_t per_thread = std::max(conv_round16(p.w_block * p.w_rows * p.Pw), p.pooled);
+    const std::size_t run = cpu_kernels::conv_bwf_pooled_run * PP;
+    conv_run_items(be, p.w_chunks, [&](std::size_t t, std::size_t c, bool) {
+        float* patches = scratch + t * per_thread;
+        patches += (64 - reinterpret_cast<std::uintptr_t>(patches) % 64) % 64 / sizeof(float);  // rows on cache lines
+        float* gs = patches + p.patches;
+        std::int32_t* at = conv_int_table(gs + conv_round16(run), run);
+        float* part = partials + c * p.w_partial;
+        const std::size_t c0 = c * p.w_chunk, c1 = std::min(g.n, c0 + p.w_chunk);
+        for (std::size_t i = c0; i < c1; ++i) {
+            const float* xi = i + 1 == g.n ? x_last : x + i * x_image;
+            TYPENET_ISA_CALL(be.isa(), conv_patches,
+                             cpu_kernels::ConvPatches{xi, int(g.w), int(g.out_h), int(g.out_w), off, int(p.Kf),
+                                                      int(p.kpad), patches});
+            const std::size_t at_image = i * planes;
+            TYPENET_ISA_CALL(be.isa(), conv_bwf_pooled,
+                             cpu_kernels::ConvBwfPooled{patches, int(p.P), int(p.Kf), int(p.kpad),
+                                                        pool_dy + at_image, pool_y + at_image, argmax + at_image,
+                                                        int(PP), g.c_out, gs, at, part, part + g.c_out * p.Kf,
+                                                        i > c0});
+        }
+    });
+    conv_reduce_few_taps(be, g, p, partials, dw, db);
+}
+
+}  // namespace cpu_detail
+
 /// Whether conv2d_direct_maxpool2x2_backward_filter takes g and pg: those of
 /// conv2d_direct_forward_maxpool2x2, with few taps (C_in * KH * KW < 64,
 /// a first layer's), whose backward-filter reads dy as wide rows.
@@ -775,11 +834,14 @@ inline bool conv2d_direct_pool_backward_supported(const Conv2dGeometry& g, const
 
 /// dw, db = the gradients of conv2d_direct_forward_maxpool2x2's pooled
 /// output (with its ReLU) with respect to w and bias, given x, pool_y and
-/// argmax from that forward and pool_dy (N,C_out,OUT_H/2,OUT_W/2): bit for
-/// bit conv2d_direct_backward_filter of maxpool2d_backward(pool_dy, argmax,
-/// relu_y = pool_y). The convolution's full gradient is never stored: each
-/// image's is routed from the pooled one straight into the wide rows the
-/// kernel reads (saving its write, re-read and copy). g and pg must satisfy
+/// argmax from that forward and pool_dy (N,C_out,OUT_H/2,OUT_W/2): the
+/// values of conv2d_direct_backward_filter of maxpool2d_backward(pool_dy,
+/// argmax, relu_y = pool_y). The convolution's full gradient is never
+/// stored. Up to 16 taps only the windows' argmax positions are visited (a
+/// quarter of the products; sums in another order, so equal up to rounding,
+/// and the same from run to run and for any thread count); with more, each
+/// image's gradient is routed from the pooled one straight into the wide
+/// rows the kernel reads, bit for bit the two ops. g and pg must satisfy
 /// conv2d_direct_pool_backward_supported.
 inline void conv2d_direct_maxpool2x2_backward_filter(const Cpu& be, const Conv2dGeometry& g,
                                                      const Pool2dGeometry& pg, const float* x, const float* pool_y,
@@ -794,6 +856,8 @@ inline void conv2d_direct_maxpool2x2_backward_filter(const Cpu& be, const Conv2d
     if (g.n == 0) return conv_zero_filter_gradients(g, dw, db);
     const ConvDirectPlan p = conv_direct_plan(be, g);
     const std::size_t PP = pg.out_h * pg.out_w;
+    if (conv_pooled_bwf(p))
+        return conv_backward_filter_pooled(be, g, p, x, pool_y, argmax, pool_dy, dw, db, workspace);
     const auto unpool = [&](std::size_t image, std::size_t r0, std::size_t rows, float* dst) {
         for (std::size_t r = 0; r < rows; ++r) {
             const std::size_t plane = (image * g.c_out + r0 + r) * PP;

@@ -34,8 +34,11 @@ bool conv2d_relu_maxpool_forward(const Cpu& be, const Conv2dGeometry& g, const P
 /// dw, db = the gradients of conv2d_relu_maxpool_forward's pool_y with
 /// respect to w and bias, given x, pool_y and argmax from that forward and
 /// pool_dy (N,C_out,POOL_H,POOL_W); the input's gradient is not computed
-/// (Model uses this for a first layer). Bit for bit conv2d_backward_filter
-/// of maxpool2d_backward(pool_dy, argmax, relu_y = pool_y). conv_dy
+/// (Model uses this for a first layer). The values of conv2d_backward_filter
+/// of maxpool2d_backward(pool_dy, argmax, relu_y = pool_y): bit for bit but
+/// for the float direct kernels with at most 16 taps, which sum only the
+/// argmax positions (equal up to rounding; see
+/// conv2d_direct_maxpool2x2_backward_filter). conv_dy
 /// (N,C_out,OUT_H,OUT_W) is scratch: the float direct kernels with few taps
 /// route the pooled gradient into their own rows and leave it alone; other
 /// shapes and double go through it. workspace: conv2d_workspace(be, g).

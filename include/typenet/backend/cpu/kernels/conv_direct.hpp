@@ -109,6 +109,41 @@ struct ConvBwfWide {
     bool accumulate;  // add to dw and db instead of overwriting them
 };
 
+/// One image's patches for the pooled backward-filter: row a (a conv
+/// output position oh*out_w + ow) holds x[oh*w + ow + off[k]] for k < K and
+/// zeros up to kpad (K rounded up to the vector width): whole vectors, 16
+/// floats for a 3x3 kernel on AVX-512.
+struct ConvPatches {
+    const float* x;  // the image's (c_in,H,W) input, readable 16 floats past its end
+    int w, out_h, out_w;
+    const int* off;
+    int K, kpad;
+    float* patches;  // (out_h*out_w + 16, kpad): the last 16 rows are scratch
+};
+
+/// Backward-filter through a 2x2 max pooling, few taps (kpad at most 4
+/// vectors), one image and `rows` output channels: only each window's
+/// argmax carries a gradient, so
+/// dw[r*K + k] (+)= sum over pooled p of g[r][p] * patches[argmax[r][p]][k]
+/// and db[r] (+)= sum over p of g[r][p], g = pool_dy where pool_y > 0, else
+/// 0: a quarter of the dense backward's products, and no unpooled dy.
+inline constexpr int conv_bwf_pooled_run = 4;  // rows prepared and summed together
+struct ConvBwfPooled {
+    const float* patches;        // ConvPatches' rows (64-byte aligned: faster)
+    int positions;               // out_h*out_w: argmax is clamped to [0, positions)
+    int K, kpad;
+    const float* dy;             // (rows, PP) the pooled gradient
+    const float* y;              // (rows, PP) the pooled (ReLU'd) output
+    const std::int32_t* argmax;  // (rows, PP) indices into the conv output plane
+    int PP;
+    std::size_t rows;
+    float* g;           // scratch, conv_bwf_pooled_run * PP: gradients that pass the ReLU
+    std::int32_t* at;   // the same size: their patch rows' offsets
+    float* dw;          // (rows, K)
+    float* db;          // (rows)
+    bool accumulate;    // add to dw and db instead of overwriting them
+};
+
 }  // namespace typenet::cpu_kernels
 
 // A helper that fills a caller's accumulators is inlined whatever GCC's

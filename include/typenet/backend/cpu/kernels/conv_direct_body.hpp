@@ -351,9 +351,11 @@ inline void conv_bwf_wide(const ConvBwfWide& b) {
 // out[j*os + i] = in[i*is + j] for a 16x16 block, in registers: pairs of
 // rows interleaved, then 4x4 blocks within 128-bit lanes, then the lanes.
 // (Zero-masking forms: the plain ones draw GCC 12's -Wmaybe-uninitialized.)
-inline void conv_transpose16(const float* in, std::size_t is, float* out, std::size_t os) {
+// Row i is read from row(i); row j of the result goes to store(j, vector).
+template <class Row, class Store>
+inline void conv_transpose16_rows(const Row& row, const Store& store) {
     __m512 a[16], c[16];
-    for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(in + std::size_t(i) * is);
+    for (int i = 0; i < 16; ++i) a[i] = _mm512_loadu_ps(row(i));
     for (int g = 0; g < 4; ++g) {
         const __m512 b0 = _mm512_maskz_unpacklo_ps(0xffff, a[4 * g], a[4 * g + 1]);
         const __m512 b1 = _mm512_maskz_unpackhi_ps(0xffff, a[4 * g], a[4 * g + 1]);
@@ -369,11 +371,15 @@ inline void conv_transpose16(const float* in, std::size_t is, float* out, std::s
         const __m512 d1 = _mm512_maskz_shuffle_f32x4(0xffff, c[t], c[4 + t], 0xdd);
         const __m512 d2 = _mm512_maskz_shuffle_f32x4(0xffff, c[8 + t], c[12 + t], 0x88);
         const __m512 d3 = _mm512_maskz_shuffle_f32x4(0xffff, c[8 + t], c[12 + t], 0xdd);
-        _mm512_storeu_ps(out + std::size_t(t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d0, d2, 0x88));
-        _mm512_storeu_ps(out + std::size_t(4 + t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d1, d3, 0x88));
-        _mm512_storeu_ps(out + std::size_t(8 + t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d0, d2, 0xdd));
-        _mm512_storeu_ps(out + std::size_t(12 + t) * os, _mm512_maskz_shuffle_f32x4(0xffff, d1, d3, 0xdd));
+        store(t, _mm512_maskz_shuffle_f32x4(0xffff, d0, d2, 0x88));
+        store(4 + t, _mm512_maskz_shuffle_f32x4(0xffff, d1, d3, 0x88));
+        store(8 + t, _mm512_maskz_shuffle_f32x4(0xffff, d0, d2, 0xdd));
+        store(12 + t, _mm512_maskz_shuffle_f32x4(0xffff, d1, d3, 0xdd));
     }
+}
+inline void conv_transpose16(const float* in, std::size_t is, float* out, std::size_t os) {
+    conv_transpose16_rows([&](int i) { return in + std::size_t(i) * is; },
+                          [&](int j, __m512 v) { _mm512_storeu_ps(out + std::size_t(j) * os, v); });
 }
 #endif
 
@@ -417,3 +423,141 @@ inline void conv_widen(const float* src, std::size_t planes, std::size_t rows, i
         }
 }
 
+
+/// Fills one image's patch rows (see ConvPatches): on AVX-512 with 16-float
+/// rows, 16 output positions of a row at a time by a transpose of the K
+/// shifted runs (a row's last block spills into the next row's, written later).
+inline void conv_patches(const ConvPatches& c) {
+    const std::size_t kpad = std::size_t(c.kpad);
+#if TYPENET_ISA == 2
+    if (kpad == 16) {
+        alignas(64) static constexpr float zeros[16] = {};
+        for (int oh = 0; oh < c.out_h; ++oh)
+            for (int ow = 0; ow < c.out_w; ow += 16) {
+                const float* base = c.x + std::size_t(oh) * std::size_t(c.w) + std::size_t(ow);
+                float* out = c.patches + (std::size_t(oh) * std::size_t(c.out_w) + std::size_t(ow)) * kpad;
+                conv_transpose16_rows([&](int k) { return k < c.K ? base + c.off[k] : zeros; },
+                                      [&](int i, __m512 v) { _mm512_storeu_ps(out + std::size_t(i) * kpad, v); });
+            }
+        return;
+    }
+#endif
+    for (int oh = 0; oh < c.out_h; ++oh)
+        for (int ow = 0; ow < c.out_w; ++ow) {
+            const float* src = c.x + std::size_t(oh) * std::size_t(c.w) + std::size_t(ow);
+            float* d = c.patches + (std::size_t(oh) * std::size_t(c.out_w) + std::size_t(ow)) * kpad;
+            for (int k = 0; k < c.K; ++k) d[k] = src[c.off[k]];
+            for (std::size_t k = std::size_t(c.K); k < kpad; ++k) d[k] = 0.0f;
+        }
+}
+
+// Rows r0.. (count of them): b.g and b.at from index 0 get the gradients
+// that pass the ReLU and their patch rows' offsets; db of those rows.
+inline void conv_bwf_pooled_prepare(const ConvBwfPooled& b, std::size_t r0, std::size_t count) {
+    constexpr int W = Vec::width;
+    const Vec zero = Vec::zero(), last = Vec::set1(float(b.positions - 1)), row = Vec::set1(float(b.kpad));
+    // Locals: b's fields reloaded after every store through g or at cost a third of the time.
+    const int PP = b.PP;
+    const std::size_t from = r0 * std::size_t(PP);
+    const float *dy = b.dy + from, *y = b.y + from;
+    const std::int32_t* argmax = b.argmax + from;
+    float* gs = b.g;
+    std::int32_t* at = b.at;
+    for (std::size_t r = r0; r < r0 + count; ++r) {
+        Vec s = zero;
+        int p = 0;
+        const auto step = [&](int k) {
+            const Vec gv = Vec::select_gt(Vec::load_k(y + p, k), zero, Vec::load_k(dy + p, k), zero);
+            Vec::store_k(gs + p, gv, k);
+            s = Vec::add(s, gv);
+            // argmax as float is exact (below 2^24); clamped, so no index reads outside the patches
+            Vec a = Vec::max(Vec::load_i32_n(argmax + p, k), zero);
+            a = Vec::select_gt(a, last, last, a);
+            Vec::store_i32_n(at + p, Vec::mul(a, row), k);
+        };
+        for (; p + W <= PP; p += W) step(W);
+        if (p < PP) step(PP - p);
+        b.db[r] = b.accumulate ? b.db[r] + Vec::sum(s) : Vec::sum(s);
+        dy += PP, y += PP, argmax += PP, gs += PP, at += PP;
+    }
+}
+
+// Rows r0 + j of dw, CH of them, from scratch rows s0 + j of b.g and b.at;
+// each sums even and odd positions apart when a patch is one vector (U =
+// 2): CH * U independent FMA chains hide the latency, and 2*CH row pointers
+// still fit the general registers (8 rows spilled them: 2x slower).
+template <int NV, int CH>
+void conv_bwf_pooled_rows(const ConvBwfPooled& b, std::size_t r0, std::size_t s0) {
+    constexpr int W = Vec::width, U = NV == 1 ? 2 : 1;
+    Vec acc[CH][U][NV];
+    const float* g[CH];
+    const std::int32_t* at[CH];
+    const float* patches = b.patches;
+    const int PP = b.PP;
+    TYPENET_CONV_UNROLL
+    for (int j = 0; j < CH; ++j) {
+        const std::size_t r = r0 + std::size_t(j);
+        g[j] = b.g + (s0 + std::size_t(j)) * std::size_t(PP);
+        at[j] = b.at + (s0 + std::size_t(j)) * std::size_t(PP);
+        TYPENET_CONV_UNROLL
+        for (int v = 0; v < NV; ++v) {
+            const int n = b.K - v * W < W ? b.K - v * W : W;
+            acc[j][0][v] = b.accumulate && n > 0
+                               ? Vec::load_n(b.dw + r * std::size_t(b.K) + std::size_t(v * W), n)
+                               : Vec::zero();
+            TYPENET_CONV_UNROLL
+            for (int u = 1; u < U; ++u) acc[j][u][v] = Vec::zero();
+        }
+    }
+    const auto step = [&](int q, int u) {
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < CH; ++j) {
+            const Vec gj = Vec::set1(g[j][q]);
+            const float* src = patches + at[j][q];
+            TYPENET_CONV_UNROLL
+            for (int v = 0; v < NV; ++v) acc[j][u][v] = Vec::fmadd(gj, Vec::load(src + v * W), acc[j][u][v]);
+        }
+    };
+    int p = 0;
+    for (; p + U <= PP; p += U) {
+        TYPENET_CONV_UNROLL
+        for (int u = 0; u < U; ++u) step(p + u, u);
+    }
+    if (p < PP) step(p, 0);
+    TYPENET_CONV_UNROLL
+    for (int j = 0; j < CH; ++j) {
+        TYPENET_CONV_UNROLL
+        for (int v = 0; v < NV; ++v) {
+            TYPENET_CONV_UNROLL
+            for (int u = 1; u < U; ++u) acc[j][0][v] = Vec::add(acc[j][0][v], acc[j][u][v]);
+            const int n = b.K - v * W < W ? b.K - v * W : W;
+            if (n > 0)
+                Vec::store_n(b.dw + (r0 + std::size_t(j)) * std::size_t(b.K) + std::size_t(v * W), acc[j][0][v], n);
+        }
+    }
+}
+
+// Rows in runs of conv_bwf_pooled_run, each prepared then summed while its
+// gradients and offsets are in L1 beside the patches.
+template <int NV>
+void conv_bwf_pooled_all(const ConvBwfPooled& b) {
+    constexpr int CH = conv_bwf_pooled_run;
+    for (std::size_t r = 0; r < b.rows; r += CH) {
+        const std::size_t n = b.rows - r < std::size_t(CH) ? b.rows - r : std::size_t(CH);
+        conv_bwf_pooled_prepare(b, r, n);
+        if (n == std::size_t(CH))
+            conv_bwf_pooled_rows<NV, CH>(b, r, 0);
+        else
+            for (std::size_t i = 0; i < n; ++i) conv_bwf_pooled_rows<NV, 1>(b, r + i, i);
+    }
+}
+
+/// Backward-filter through a 2x2 max pooling (see ConvBwfPooled).
+inline void conv_bwf_pooled(const ConvBwfPooled& b) {
+    switch (b.kpad / Vec::width) {
+        case 1: return conv_bwf_pooled_all<1>(b);
+        case 2: return conv_bwf_pooled_all<2>(b);
+        case 3: return conv_bwf_pooled_all<3>(b);
+        default: return conv_bwf_pooled_all<4>(b);
+    }
+}
