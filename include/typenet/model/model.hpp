@@ -257,7 +257,9 @@ public:
     /// MaxPool2D after a ReLU does the ReLU's backward in its own (only where
     /// a gradient arrives). Inference forwards never fuse, so layer_output(i) after one
     /// is each layer's own output. Turning it off gives the layer-by-layer
-    /// reference, bit-identical by construction.
+    /// reference, bit-identical but for the CPU's float first-layer backward
+    /// with at most 16 taps, which sums only the pooling's argmax positions
+    /// (its weight gradients agree to rounding).
     void set_fusion(bool on) { fusion_ = on; }
     bool fusion() const { return fusion_; }
 
