@@ -423,7 +423,6 @@ inline void conv_widen(const float* src, std::size_t planes, std::size_t rows, i
         }
 }
 
-
 /// Fills one image's patch rows (see ConvPatches): on AVX-512 with 16-float
 /// rows, 16 output positions of a row at a time by a transpose of the K
 /// shifted runs (a row's last block spills into the next row's, written later).
