@@ -798,10 +798,9 @@ inline void conv_backward_filter_pooled(const Cpu& be, const Conv2dGeometry& g, 
     float* partials = workspace + conv_round16(p.Kf) + p.x_last;
     float* scratch = partials + p.w_chunks * p.w_partial;
     const std::size_t x_image = g.c_in * p.HW, PP = (g.out_h / 2) * (g.out_w / 2), planes = g.c_out * PP;
-    const std::size_t per_thread = std::max(conv_round16(p.w_block * p.w_rows * p.Pw), p.pooled);
     const std::size_t run = cpu_kernels::conv_bwf_pooled_run * PP;
     conv_run_items(be, p.w_chunks, [&](std::size_t t, std::size_t c, bool) {
-        float* patches = scratch + t * per_thread;
+        float* patches = scratch + t * p.pooled;
         patches += (64 - reinterpret_cast<std::uintptr_t>(patches) % 64) % 64 / sizeof(float);  // rows on cache lines
         float* gs = patches + p.patches;
         std::int32_t* at = conv_int_table(gs + conv_round16(run), run);
