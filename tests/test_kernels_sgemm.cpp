@@ -165,6 +165,28 @@ TEST_P(SgemmPath, NineToTwelveRows) {
     check_case(GetParam(), {true, false, 10, 33, 30000, 1.0f, 0.5f, true, true, 0});
 }
 
+// At most 16 columns of a transposed B with k >= 128: the AVX-512 path's
+// dot-product tiles (8, 4 and 2 columns, a single column as a repeated pair),
+// every column count, row counts around each tile's 2, 4 and 8 rows, k with
+// and without a partial last vector; the classifiers' shapes at the end.
+TEST_P(SgemmPath, FewColumnsOfTransposedB) {
+    SKIP_IF_UNSUPPORTED(GetParam());
+    for (std::size_t n = 1; n <= 16; ++n)
+        for (const std::size_t m : {1, 2, 3, 5, 7, 8, 9, 17, 63})
+            for (const std::size_t k : {127, 128, 143, 200}) {
+                const std::size_t h = m * 5 + n * 3 + k;
+                const float betas[] = {0.0f, 1.0f, 0.5f};
+                check_case(GetParam(), {false, true, m, n, k, h % 2 ? 1.0f : -0.5f, betas[h % 3], h % 4 < 2,
+                                        h % 5 < 2, h % 3 == 0 ? 0u : 3u});
+                if (HasFatalFailure()) return;
+            }
+    for (const float beta : {0.0f, 1.0f, 0.5f}) {
+        check_case(GetParam(), {false, true, 500, 16, 256, 1.0f, beta, true, false, 0});
+        check_case(GetParam(), {false, true, 128, 10, 512, 1.0f, beta, true, true, 0});
+        check_case(GetParam(), {false, true, 64, 10, 784, 0.5f, beta, false, false, 2});
+    }
+}
+
 TEST_P(SgemmPath, KZeroScalesC) {
     SKIP_IF_UNSUPPORTED(GetParam());
     for (const float beta : {0.0f, 1.0f, 0.5f}) {
