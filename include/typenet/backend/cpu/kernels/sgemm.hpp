@@ -17,7 +17,11 @@
 // its entries from the rows in place; a non-transposed B is read in place
 // when k and m are small (packing would not pay). Edge tiles use a
 // micro-kernel instantiated for the rows and vectors left and masked stores
-// for the last columns; packed panels are zero-padded.
+// for the last columns; packed panels are zero-padded. Two shapes take
+// their own AVX-512 routes: 9-12 rows with B not transposed (a 10-output
+// layer's weight gradient: one 12-row tile across B), and at most 16 columns
+// of a transposed B with k >= 128 (a classifier's forward: dot products
+// along k, 16 sums per tile reduced by one add tree).
 //
 // Packing memory: one thread_local buffer per thread, allocated on that
 // thread's first call at its full size (MC*KC + KC*NC floats, 1.22 MiB;
