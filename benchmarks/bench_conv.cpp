@@ -10,7 +10,11 @@
 // it); its FLOPs are the convolution's alone. The first one's input needs
 // no gradient, so in training its backward is conv/bwd_filter_relu_pool
 // (the pooling's gradient routed straight into the backward-filter), shown
-// beside conv/pool_bwd+bwd_filter, the two ops it replaces.
+// beside conv/pool_bwd+bwd_filter, the two ops it replaces. The second's
+// input needs one, so its whole backward runs from the pooling's gradient
+// (conv/bwd_relu_pool: dx, dw and db, where the backend has
+// ConvPoolBackwardOps), beside conv/pool_bwd+bwd, the three ops it
+// replaces; their FLOPs are both dense products'.
 #include "bench_common.hpp"
 #include "bench_nets.hpp"
 
@@ -56,11 +60,24 @@ constexpr auto conv_shapes = []<std::size_t... I>(std::index_sequence<I...>) {
 static_assert(conv_shapes.size() == 3 && conv_shapes[0].pooled && conv_shapes[1].pooled && !conv_shapes[2].pooled);
 constexpr std::size_t batches[] = {64, 256};
 
-enum class Pass { fwd, bwd_data, bwd_filter, fwd_relu_pool, bwd_filter_relu_pool, pool_bwd_then_filter };
+enum class Pass {
+    fwd,
+    bwd_data,
+    bwd_filter,
+    fwd_relu_pool,
+    bwd_filter_relu_pool,
+    pool_bwd_then_filter,
+    bwd_relu_pool,
+    pool_bwd_then_both
+};
 constexpr const char* pass_name[] = {"conv/fwd",           "conv/bwd_data",
                                      "conv/bwd_filter",    "conv/fwd_relu_pool",
-                                     "conv/bwd_filter_relu_pool", "conv/pool_bwd+bwd_filter"};
+                                     "conv/bwd_filter_relu_pool", "conv/pool_bwd+bwd_filter",
+                                     "conv/bwd_relu_pool", "conv/pool_bwd+bwd"};
 constexpr bool fused_pass(Pass p) { return p >= Pass::fwd_relu_pool; }
+// The passes Model runs for a first pooled layer's backward, and for a later one's.
+constexpr bool first_layer_pass(Pass p) { return p == Pass::bwd_filter_relu_pool || p == Pass::pool_bwd_then_filter; }
+constexpr bool later_layer_pass(Pass p) { return p >= Pass::bwd_relu_pool; }
 // On the CPU each case also runs through the im2col + GEMM route
 // (conv-im2col/...), which the public ops use only where the direct kernels
 // do not apply: the two side by side, in one run.
@@ -132,9 +149,21 @@ void conv_pass(benchmark::State& state, ConvShape s, std::size_t n, Pass p, Rout
                     maxpool2d_backward(be, pg, pool_dy.data(), argmax.data(), y.data(), pool_y.data());
                     conv2d_backward_filter(be, g, x.data(), y.data(), dw.data(), db.data(), workspace.data());
                     break;
+                case Pass::bwd_relu_pool:
+                    if constexpr (tn::ConvPoolBackwardOps<B, float>)
+                        conv2d_relu_maxpool_backward(be, g, pg, x.data(), w.data(), pool_y.data(), argmax.data(),
+                                                     pool_dy.data(), y.data(), dx.data(), dw.data(), db.data(),
+                                                     workspace.data());
+                    break;
+                case Pass::pool_bwd_then_both:
+                    maxpool2d_backward(be, pg, pool_dy.data(), argmax.data(), y.data(), pool_y.data());
+                    conv2d_backward_filter(be, g, x.data(), y.data(), dw.data(), db.data(), workspace.data());
+                    conv2d_backward_data(be, g, y.data(), w.data(), dx.data(), workspace.data());
+                    break;
             }
         });
-        const double flops = 2.0 * double(g.n * g.c_out * g.out_h * g.out_w) * double(g.c_in * g.kh * g.kw);
+        const double flops = (later_layer_pass(p) ? 4.0 : 2.0) * double(g.n * g.c_out * g.out_h * g.out_w) *
+                             double(g.c_in * g.kh * g.kw);
         set_counters(state, seconds, {.flops = flops, .images = double(n)}, peak);
     });
 }
@@ -143,11 +172,13 @@ template <class B>
 void register_backend() {
     for (const int t : threads_for<B>())
         for (const Pass p : {Pass::fwd, Pass::fwd_relu_pool, Pass::bwd_data, Pass::bwd_filter,
-                             Pass::bwd_filter_relu_pool, Pass::pool_bwd_then_filter})
+                             Pass::bwd_filter_relu_pool, Pass::pool_bwd_then_filter, Pass::bwd_relu_pool,
+                             Pass::pool_bwd_then_both})
             for (const ConvShape& s : conv_shapes)
                 for (const std::size_t n : batches) {
                     if (fused_pass(p) && (!s.pooled || !tn::ConvPoolFusionOps<B, float>)) continue;
-                    if (p > Pass::fwd_relu_pool && s.number != 1) continue;  // Model fuses a first layer's backward
+                    if (first_layer_pass(p) && s.number != 1) continue;  // Model's backward for each pooled layer
+                    if (later_layer_pass(p) && (s.number == 1 || !tn::ConvPoolBackwardOps<B, float>)) continue;
                     const std::string shape = "conv" + std::to_string(s.number) + "." + std::to_string(s.c_in) + "x" +
                                               std::to_string(s.h) + "x" + std::to_string(s.w) + "-" +
                                               std::to_string(s.c_out) + "k" + std::to_string(s.k) +

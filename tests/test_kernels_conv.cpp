@@ -543,6 +543,126 @@ TEST_P(DirectConv, PoolBackwardFilterAgainstReference) {
     }
 }
 
+// The whole backward through a 2x2 pooling with many taps (ConvPoolSparse:
+// channel-last runs at each window's argmax) against the textbook sums over
+// the argmax positions, on each path: dx, dw and db; channel counts that
+// are not a multiple of the vector width, rectangular kernels, floor
+// pooling, nine chunks of images. Threads and runs agree bit for bit; dx
+// is fully overwritten; argmax values outside their window or the plane
+// read and write nothing outside x and dx.
+TEST_P(DirectConv, PoolBackwardManyTapsAgainstReference) {
+    struct Case {
+        size_t n, c_in, h, w, c_out, kh, kw;
+    };
+    const Case cases[] = {
+        {3, 32, 13, 13, 64, 3, 3},   // conv2: 11 -> 5, the last conv row and column unused
+        {65, 32, 13, 13, 17, 3, 3},  // 9 chunks of 8 images, the last short
+        {2, 9, 9, 11, 5, 3, 3},      // 9 channels: a part vector of zeros per run
+        {3, 20, 8, 9, 6, 2, 4},      // 160 taps, a rectangular kernel, 7x6 -> 3x3
+        {2, 16, 6, 6, 9, 5, 5},      // 2x2 -> 1x1
+    };
+    for (const Case& c : cases) {
+        const auto g = make_conv2d_geometry(c.n, c.c_in, c.h, c.w, c.c_out, c.kh, c.kw, 1, 1, Padding::valid);
+        const auto pg = make_pool2d_geometry(c.n, c.c_out, g.out_h, g.out_w, 2, 2, 2, 2);
+        const std::string what = describe(g) + " on " + isa_name(GetParam());
+        ASSERT_TRUE(conv2d_direct_pool_sparse_supported(Cpu{1, GetParam()}, g, pg)) << what;
+        Rng rng(c.n * 37 + c.c_out * 5 + c.kw);
+        const auto x = uniform(rng, g.input_size()), w = uniform(rng, g.weight_size()),
+                   b = uniform(rng, g.c_out, -0.2, 0.2), pool_dy = uniform(rng, pg.output_size());
+        std::vector<float> pool_y(pg.output_size());
+        std::vector<std::int32_t> at(pg.output_size());
+        {
+            Workspace ws(conv2d_direct_workspace(Cpu{1, GetParam()}, g));
+            conv2d_direct_forward_maxpool2x2(Cpu{1, GetParam()}, g, pg, x.data(), w.data(), b.data(), true,
+                                             pool_y.data(), at.data(), ws.get());
+        }
+        ASSERT_TRUE(std::count(pool_y.begin(), pool_y.end(), 0.0f) > 0) << what << ": the ReLU cuts nothing";
+        std::vector<double> want_dx(g.input_size()), want_dw(g.weight_size()), want_db(g.c_out);
+        const size_t PP = pg.out_h * pg.out_w;
+        for (size_t i = 0; i < c.n; ++i)
+            for (size_t co = 0; co < c.c_out; ++co)
+                for (size_t q = 0; q < PP; ++q) {
+                    const size_t o = (i * c.c_out + co) * PP + q;
+                    if (!(pool_y[o] > 0.0f)) continue;
+                    const double d = pool_dy[o];
+                    const size_t oh = size_t(at[o]) / g.out_w, ow = size_t(at[o]) % g.out_w;
+                    want_db[co] += d;
+                    for (size_t ci = 0; ci < c.c_in; ++ci)
+                        for (size_t ki = 0; ki < c.kh; ++ki)
+                            for (size_t kj = 0; kj < c.kw; ++kj) {
+                                const size_t wi = ((co * c.c_in + ci) * c.kh + ki) * c.kw + kj;
+                                const size_t xi = ((i * c.c_in + ci) * c.h + oh + ki) * c.w + ow + kj;
+                                want_dw[wi] += d * x[xi];
+                                want_dx[xi] += d * w[wi];
+                            }
+                }
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        const auto run = [&](int threads, const std::vector<std::int32_t>& argmax) {
+            const Cpu be{threads, GetParam()};
+            Workspace ws(conv2d_direct_workspace(be, g));
+            Outputs o{{}, std::vector<float>(g.input_size() + 1, nan), std::vector<float>(g.weight_size() + 1, nan),
+                      std::vector<float>(c.c_out + 1, nan)};
+            conv2d_direct_maxpool2x2_backward(be, g, pg, x.data(), w.data(), pool_y.data(), argmax.data(),
+                                              pool_dy.data(), o.dx.data(), o.dw.data(), o.db.data(), ws.get());
+            EXPECT_TRUE(ws.intact()) << "workspace overrun, " << what;
+            EXPECT_TRUE(std::isnan(o.dx.back()) && std::isnan(o.dw.back()) && std::isnan(o.db.back()))
+                << "written past an output, " << what;
+            o.dx.pop_back(), o.dw.pop_back(), o.db.pop_back();
+            return o;
+        };
+        const Outputs o = run(1, at);
+        expect_close(o.dx, want_dx, "dx " + what);
+        expect_close(o.dw, want_dw, "dw " + what);
+        expect_close(o.db, want_db, "db " + what);
+        for (int threads : {2, 3}) {
+            const Outputs o2 = run(threads, at);
+            EXPECT_TRUE(bitwise_equal(o.dx, o2.dx) && bitwise_equal(o.dw, o2.dw) && bitwise_equal(o.db, o2.db))
+                << threads << " threads, " << what;
+        }
+        auto wild = at;
+        for (size_t q = 0; q < wild.size(); q += 3) wild[q] = q % 2 ? -5 : std::int32_t(g.out_h * g.out_w + 40);
+        const Outputs o3 = run(2, wild);
+        const auto finite = [](const std::vector<float>& v) {
+            return std::all_of(v.begin(), v.end(), [](float e) { return std::isfinite(e); });
+        };
+        EXPECT_TRUE(finite(o3.dx) && finite(o3.dw)) << what;
+        EXPECT_TRUE(bitwise_equal(o.db, o3.db)) << "db depends only on the gradients, " << what;
+    }
+}
+
+// The many-taps backward takes at least 64 taps whose channels fill half a
+// vector and a 2x2 pooling; it refuses the rest by name, and an empty
+// batch gives zero weight gradients.
+TEST(DirectConvSupport, PoolBackwardManyTapsShapes) {
+    const Cpu be{1};
+    const auto pool_of = [](const Conv2dGeometry& g, std::size_t k) {
+        return make_pool2d_geometry(g.n, g.c_out, g.out_h, g.out_w, k, k, k, k);
+    };
+    const auto conv1 = make_conv2d_geometry(64, 1, 28, 28, 32, 3, 3, 1, 1, Padding::valid);
+    const auto conv2 = make_conv2d_geometry(64, 32, 13, 13, 64, 3, 3, 1, 1, Padding::valid);
+    EXPECT_TRUE(conv2d_direct_pool_sparse_supported(be, conv2, pool_of(conv2, 2)));
+    EXPECT_FALSE(conv2d_direct_pool_sparse_supported(be, conv2, pool_of(conv2, 3)));
+    EXPECT_FALSE(conv2d_direct_pool_sparse_supported(be, conv1, pool_of(conv1, 2)));  // 9 taps
+    const auto pg = pool_of(conv1, 2);
+    std::vector<float> x(conv1.input_size()), y(pg.output_size()), dw(conv1.weight_size()), db(conv1.c_out);
+    std::vector<float> ws(conv2d_direct_workspace(be, conv1));
+    std::vector<std::int32_t> at(pg.output_size());
+    try {
+        conv2d_direct_maxpool2x2_backward(be, conv1, pg, x.data(), dw.data(), y.data(), at.data(), y.data(),
+                                          x.data(), dw.data(), db.data(), ws.data());
+        ADD_FAILURE() << "9 taps were not refused";
+    } catch (const ArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("conv2d_direct_maxpool2x2_backward"), std::string::npos) << e.what();
+    }
+    const auto empty = make_conv2d_geometry(0, 32, 13, 13, 8, 3, 3, 1, 1, Padding::valid);
+    std::vector<float> w(empty.weight_size()), dw0(empty.weight_size(), 1.0f), db0(empty.c_out, 1.0f);
+    std::vector<float> ws0(conv2d_direct_workspace(be, empty) + 1);
+    conv2d_direct_maxpool2x2_backward(be, empty, pool_of(empty, 2), nullptr, w.data(), nullptr, nullptr, nullptr,
+                                      nullptr, dw0.data(), db0.data(), ws0.data());
+    EXPECT_TRUE(std::all_of(dw0.begin(), dw0.end(), [](float v) { return v == 0.0f; }));
+    EXPECT_TRUE(std::all_of(db0.begin(), db0.end(), [](float v) { return v == 0.0f; }));
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, DirectConv, ::testing::Values(CpuIsa::portable, CpuIsa::avx2, CpuIsa::avx512),
                          [](const ::testing::TestParamInfo<CpuIsa>& info) { return isa_key(info.param); });
 

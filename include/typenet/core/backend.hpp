@@ -112,6 +112,20 @@ concept ConvPoolFusionOps = BackendObject<B> && requires(B& b, T* p, const T* cp
     conv2d_relu_maxpool_backward_filter(b, g, pg, cp, cp, cip, cp, p, p, p, p);
 };
 
+/// Optional, beside ConvPoolFusionOps: conv2d_relu_maxpool_backward(b, g,
+/// pg, x, w, pool_y, argmax, pool_dy, conv_dy, dx, dw, db, workspace)
+/// overwrites dx (unless null), dw and db with the backward of
+/// maxpool2d_backward(pool_dy, argmax, pool_y) through the convolution
+/// (equal up to rounding: it may visit only the argmax positions). Model
+/// then runs any Conv2D, ReLU, MaxPool2D's backward as this op, not only a
+/// first layer's.
+template <class B, class T = float>
+concept ConvPoolBackwardOps =
+    ConvPoolFusionOps<B, T> && requires(B& b, T* p, const T* cp, const std::int32_t* cip, const Conv2dGeometry& g,
+                                        const Pool2dGeometry& pg) {
+        conv2d_relu_maxpool_backward(b, g, pg, cp, cp, cp, cip, cp, p, p, p, p, p);
+    };
+
 /// Batch normalisation over (n, channels, spatial): training forward
 /// overwrites y and updates the running statistics in place; inference
 /// forward overwrites y; backward overwrites dx, dgamma and dbeta.

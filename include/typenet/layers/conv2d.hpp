@@ -80,15 +80,22 @@ struct Conv2DRect {
             return conv2d_relu_maxpool_forward(io.be, geometry(io.n), pg, io.x, io.w, io.w + Filters * C * KH * KW,
                                                io.y, pool_y, argmax, io.workspace);
         }
-        /// Model's fusion of this layer's backward-filter with the ReLU and
-        /// MaxPool2D after it, where this layer's input needs no gradient:
-        /// io.dy is the pooling's output gradient, pool_y and argmax its
-        /// forward's, conv_dy scratch of this layer's output size.
+        /// Model's fusion of this layer's backward with the ReLU and
+        /// MaxPool2D after it: io.dy is the pooling's output gradient,
+        /// pool_y and argmax its forward's, conv_dy scratch of this layer's
+        /// output size; io.dx null (a first layer's input needs no
+        /// gradient) or, where the backend has ConvPoolBackwardOps, the
+        /// input gradient to write.
         template <class T, ConvPoolFusionOps<T> B>
         static void backward_relu_maxpool(LayerIo<T, B>& io, const Pool2dGeometry& pg, const T* pool_y,
                                           const std::int32_t* argmax, T* conv_dy) {
-            conv2d_relu_maxpool_backward_filter(io.be, geometry(io.n), pg, io.x, pool_y, argmax, io.dy, conv_dy,
-                                                io.dw, io.dw + Filters * C * KH * KW, io.workspace);
+            T* db = io.dw + Filters * C * KH * KW;
+            if constexpr (ConvPoolBackwardOps<B, T>)
+                conv2d_relu_maxpool_backward(io.be, geometry(io.n), pg, io.x, io.w, pool_y, argmax, io.dy, conv_dy,
+                                             io.dx, io.dw, db, io.workspace);
+            else
+                conv2d_relu_maxpool_backward_filter(io.be, geometry(io.n), pg, io.x, pool_y, argmax, io.dy,
+                                                    conv_dy, io.dw, db, io.workspace);
         }
         template <class T, ConvolutionOps<T> B>
         static void backward(LayerIo<T, B>& io) {

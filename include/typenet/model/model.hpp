@@ -209,25 +209,36 @@ public:
         TYPENET_ASSERT(input_ != nullptr);
         check_layer(layer_index, "backward_from");
         restore_output(layer_index);  // a ReLU's backward reads its output
-        // A first Conv2D, ReLU, MaxPool2D whose input needs no gradient: the
-        // Conv2D's backward-filter reads the pooling's gradient itself.
-        bool pool_backward = false;
-        if constexpr (fuses_pool<0>) pool_backward = fused_ && !dinput && layer_index >= 2;
+        // A fused Conv2D, ReLU, MaxPool2D runs its backward as one op from
+        // the pooling's gradient: with ConvPoolBackwardOps any of them, else
+        // a first one whose input needs no gradient (backward-filter only).
+        std::array<bool, layer_count> pool_backward{};
+        for_each_layer([&]<std::size_t I, class BL>() {
+            if constexpr (fuses_pool<I>)
+                pool_backward[I] =
+                    fused_ && layer_index >= I + 2 && (ConvPoolBackwardOps<B, T> || (I == 0 && !dinput));
+        });
         const T* dy = d_layer_output;
         for_each_layer_reverse([&]<std::size_t I, class BL>() {
             if constexpr (I > 0)  // (I = 0 is never skipped; nvcc warns on `0 > unsigned`)
                 if (I > layer_index) return;
-            if constexpr (I == 0 && fuses_pool<I>)  // (I, not 0: names here must depend on I for nvcc)
-                if (pool_backward) {
+            if constexpr (fuses_pool<I>)
+                if (pool_backward[I]) {
                     using PL = layer<I + 2>;
                     auto io = make_io<I, BL>();
                     auto pool = make_io<I + 2, PL>();
                     io.dy = dy;  // the pooling's output gradient, handed on by it and the ReLU
-                    BL::backward_relu_maxpool(io, PL::geometry(n_), pool.y, pool.index_scratch, free_grad(dy));
+                    io.dx = (I == 0) ? dinput : free_grad(dy);
+                    // Scratch for the shapes the backend runs as the three ops:
+                    // past layer 0 this layer's output buffer (recomputed on request).
+                    T* conv_dy = (I == 0) ? free_grad(dy) : act_[I].data();
+                    BL::backward_relu_maxpool(io, PL::geometry(n_), pool.y, pool.index_scratch, conv_dy);
+                    if constexpr (I > 0) pending_[I] = true;
+                    dy = io.dx;
                     return;
                 }
-            if constexpr (I == 2 && pooled_by_conv<I>)
-                if (pool_backward) return;  // layer 0 does its backward
+            if constexpr (pooled_by_conv<I>)
+                if (pool_backward[I - 2]) return;  // the Conv2D two layers back does its backward
             // A ReLU whose backward the next layer did (folded<I>) hands dy on too.
             bool folded_now = false;
             if constexpr (folded<I>) folded_now = fused_ && I < layer_index;
@@ -251,15 +262,18 @@ public:
     /// followed by ReLU runs as one op (the ReLU in the product's store); a
     /// Conv2D, ReLU, MaxPool2D runs as one op where the backend has it
     /// (ConvPoolFusionOps: the CPU pools each image's output while it is in
-    /// cache and may not store the convolution's; as the first layers, whose
-    /// input needs no gradient, also in backward, routing the pooling's
-    /// gradient straight into the convolution's backward-filter); and a
+    /// cache and may not store the convolution's; also in backward, from the
+    /// pooling's gradient: the whole backward with ConvPoolBackwardOps, a
+    /// first layer's backward-filter, whose input needs no gradient, with
+    /// any such backend); and a
     /// MaxPool2D after a ReLU does the ReLU's backward in its own (only where
     /// a gradient arrives). Inference forwards never fuse, so layer_output(i) after one
     /// is each layer's own output. Turning it off gives the layer-by-layer
-    /// reference, bit-identical but for the CPU's float first-layer backward
-    /// with at most 16 taps, which sums only the pooling's argmax positions
-    /// (its weight gradients agree to rounding).
+    /// reference, bit-identical but for the CPU's float pooled backwards
+    /// with at most 16 taps (a first layer's) or many taps over whole
+    /// vectors of channels (conv2's), which sum only the pooling's argmax
+    /// positions (those gradients, and the earlier layers', agree to
+    /// rounding).
     void set_fusion(bool on) { fusion_ = on; }
     bool fusion() const { return fusion_; }
 

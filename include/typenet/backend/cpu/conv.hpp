@@ -187,6 +187,11 @@ inline void conv2d_direct_maxpool2x2_backward_filter(const Cpu& be, const Conv2d
                                                      const Pool2dGeometry& pg, const float* x, const float* pool_y,
                                                      const std::int32_t* argmax, const float* pool_dy, float* dw,
                                                      float* db, float* workspace);
+inline bool conv2d_direct_pool_sparse_supported(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg);
+inline void conv2d_direct_maxpool2x2_backward(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg,
+                                              const float* x, const float* w, const float* pool_y,
+                                              const std::int32_t* argmax, const float* pool_dy, float* dx,
+                                              float* dw, float* db, float* workspace);
 
 namespace cpu_detail {
 

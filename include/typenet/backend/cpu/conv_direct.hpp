@@ -115,8 +115,12 @@ struct ConvDirectPlan {
     bool batched;          // forward and backward-data put images in the lanes (conv_batched_*)
     std::size_t lanes_x, lanes_y;  // batched: one block's x and y, [c][h][w][image], per thread
     std::size_t lanes_pool;        // batched + 2x2 pooling: one block's pooled values (or indices), per thread
+    std::size_t cpad;        // through a 2x2 pooling, many taps: C_in rounded up to V (ConvPoolSparse)
+    std::size_t sparse_w;    // its weights and one chunk's dw, (C_out, KH, KW*cpad)
+    std::size_t sparse_img;  // one channel-last image (H*W, cpad)
+    bool sparse;             // that route's lanes are mostly channels
     // workspace floats of each op
-    std::size_t ws_forward, ws_forward_pool, ws_backward_data, ws_backward_filter;
+    std::size_t ws_forward, ws_forward_pool, ws_backward_data, ws_backward_filter, ws_backward_pool;
 };
 
 inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
@@ -191,6 +195,15 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
                                             p.threads * std::max(conv_round16(p.w_block * p.w_rows * p.Pw), p.pooled)
                                       : conv_round16(p.Kf) + conv_round16(p.run * p.P) + p.chunks * p.partial +
                                             p.threads * conv_round16(p.run * p.P * p.co_pad);
+    p.cpad = conv_ceil_div(g.c_in, p.V) * p.V;
+    p.sparse_w = conv_round16(g.c_out * g.kh * g.kw * p.cpad);
+    p.sparse_img = conv_round16(p.HW * p.cpad);
+    const std::size_t PP = (g.out_h / 2) * (g.out_w / 2);
+    p.sparse = !p.few_taps && 2 * g.c_in >= p.cpad;  // most lanes of a channel-last run are channels
+    p.ws_backward_pool = !p.sparse ? 0
+                                   : 2 * conv_round16(p.P) + p.sparse_w +
+                                         p.chunks * (p.sparse_w + conv_round16(g.c_out)) +
+                                         p.threads * (16 + 2 * p.sparse_img + 2 * conv_round16(PP));
     return p;
 }
 
@@ -527,7 +540,7 @@ inline void conv_batched_backward_data(const Cpu& be, const Conv2dGeometry& g, c
 /// Allocate once, reuse; the ops allocate nothing.
 inline std::size_t conv2d_direct_workspace(const Cpu& be, const Conv2dGeometry& g) {
     const auto p = cpu_detail::conv_direct_plan(be, g);
-    return std::max({p.ws_forward, p.ws_forward_pool, p.ws_backward_data, p.ws_backward_filter});
+    return std::max({p.ws_forward, p.ws_forward_pool, p.ws_backward_data, p.ws_backward_filter, p.ws_backward_pool});
 }
 
 /// Whether the forward and backward-data for g on be put images rather than
@@ -823,6 +836,95 @@ inline void conv_backward_filter_pooled(const Cpu& be, const Conv2dGeometry& g, 
 }
 
 }  // namespace cpu_detail
+
+/// Whether conv2d_direct_maxpool2x2_backward takes g and pg on be: those
+/// of conv2d_direct_forward_maxpool2x2 with many taps (C_in * KH * KW >=
+/// 64) and C_in filling at least half of its rounding up to the vector
+/// width (32 channels: all lanes).
+inline bool conv2d_direct_pool_sparse_supported(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg) {
+    return conv2d_direct_pool_supported(g, pg) && cpu_detail::conv_direct_plan(be, g).sparse;
+}
+
+/// dx, dw, db = the gradients of conv2d_direct_forward_maxpool2x2's pooled
+/// output (with its ReLU) given x, w, pool_y and argmax from that forward
+/// and pool_dy (N,C_out,OUT_H/2,OUT_W/2): the values of
+/// conv2d_direct_backward_data and _backward_filter of maxpool2d_backward(
+/// pool_dy, argmax, relu_y = pool_y) up to rounding, from the windows'
+/// argmax positions alone (a quarter of the products; ConvPoolSparse), the
+/// convolution's full gradient never stored. Sums run in a fixed order
+/// (dw per chunk of images fixed by N, chunks added in order), so the
+/// results are the same from run to run and for any thread count. g and
+/// pg must satisfy conv2d_direct_pool_sparse_supported.
+inline void conv2d_direct_maxpool2x2_backward(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg,
+                                              const float* x, const float* w, const float* pool_y,
+                                              const std::int32_t* argmax, const float* pool_dy, float* dx,
+                                              float* dw, float* db, float* workspace) {
+    using namespace cpu_detail;
+    conv_direct_check(g, "conv2d_direct_maxpool2x2_backward");
+    if (!conv2d_direct_pool_sparse_supported(be, g, pg))
+        throw ArgumentError("typenet: conv2d_direct_maxpool2x2_backward: needs a 2x2 stride-2 pooling over the "
+                            "convolution's output, at least 64 taps and channels filling half a vector (see "
+                            "conv2d_direct_pool_sparse_supported); use maxpool2d_backward and the conv2d ops");
+    if (g.n == 0) return conv_zero_filter_gradients(g, dw, db);
+    const ConvDirectPlan p = conv_direct_plan(be, g);
+    const std::size_t PP = pg.out_h * pg.out_w, L = g.kw * p.cpad, x_image = g.c_in * p.HW;
+    // Set-up: base() of every conv output position, the weights channel-last.
+    std::int32_t* base = conv_int_table(workspace, p.P);
+    for (std::size_t a = 0; a < p.P; ++a)
+        base[a] = std::int32_t(((a / g.out_w) * g.w + a % g.out_w) * p.cpad);
+    float* wt = workspace + 2 * conv_round16(p.P);
+    std::fill(wt, wt + p.sparse_w, 0.0f);
+    for (std::size_t co = 0; co < g.c_out; ++co)
+        for (std::size_t ci = 0; ci < g.c_in; ++ci)
+            for (std::size_t r = 0; r < g.kh; ++r)
+                for (std::size_t c = 0; c < g.kw; ++c)
+                    wt[(co * g.kh + r) * L + c * p.cpad + ci] = w[((co * g.c_in + ci) * g.kh + r) * g.kw + c];
+    const std::size_t part = p.sparse_w + conv_round16(g.c_out);
+    float* partials = wt + p.sparse_w;
+    float* scratch = partials + p.chunks * part;
+    const std::size_t per_thread = 16 + 2 * p.sparse_img + 2 * conv_round16(PP);
+    conv_run_items(be, p.chunks, [&](std::size_t t, std::size_t c, bool first) {
+        float* xt = scratch + t * per_thread;
+        xt += (64 - reinterpret_cast<std::uintptr_t>(xt) % 64) % 64 / sizeof(float);  // runs on cache lines
+        float* dxt = xt + p.sparse_img;
+        float* gs = dxt + p.sparse_img;
+        std::int32_t* at = conv_int_table(gs + conv_round16(PP), PP);
+        if (first) std::fill(xt, xt + p.sparse_img, 0.0f);  // the lanes past c_in stay zero
+        float* dwt = partials + c * part;
+        std::fill(dwt, dwt + part, 0.0f);
+        const std::size_t c0 = c * p.chunk, c1 = std::min(g.n, c0 + p.chunk);
+        for (std::size_t i = c0; i < c1; ++i) {
+            TYPENET_ISA_CALL(be.isa(), conv_transpose, x + i * x_image, p.HW, g.c_in, p.HW, xt, p.cpad);
+            std::fill(dxt, dxt + p.sparse_img, 0.0f);
+            const std::size_t at_image = i * g.c_out * PP;
+            TYPENET_ISA_CALL(be.isa(), conv_pool_sparse,
+                             cpu_kernels::ConvPoolSparse{xt, dxt, wt, base, pool_dy + at_image, pool_y + at_image,
+                                                         argmax + at_image, int(PP), int(p.P), int(g.kh), int(L),
+                                                         int(g.w * p.cpad), g.c_out, gs, at, dwt,
+                                                         dwt + p.sparse_w});
+            TYPENET_ISA_CALL(be.isa(), conv_transpose, dxt, p.cpad, p.HW, g.c_in, dx + i * x_image, p.HW);
+        }
+    });
+    // The chunks' dw and db added in chunk order, then back to (C_out, C_in, KH, KW).
+    conv_parallel(be, g.c_out, g.c_in * g.kh * g.kw * p.chunks, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t co = begin; co < end; ++co) {
+            float* sum = partials + co * g.kh * L;
+            for (std::size_t c = 1; c < p.chunks; ++c) {
+                const float* more = partials + c * part + co * g.kh * L;
+                for (std::size_t e = 0; e < g.kh * L; ++e) sum[e] += more[e];
+            }
+            for (std::size_t ci = 0; ci < g.c_in; ++ci)
+                for (std::size_t r = 0; r < g.kh; ++r)
+                    for (std::size_t c = 0; c < g.kw; ++c)
+                        dw[((co * g.c_in + ci) * g.kh + r) * g.kw + c] = sum[r * L + c * p.cpad + ci];
+            if (db) {
+                float b = partials[p.sparse_w + co];
+                for (std::size_t c = 1; c < p.chunks; ++c) b += partials[c * part + p.sparse_w + co];
+                db[co] = b;
+            }
+        }
+    });
+}
 
 /// Whether conv2d_direct_maxpool2x2_backward_filter takes g and pg: those of
 /// conv2d_direct_forward_maxpool2x2, with few taps (C_in * KH * KW < 64,

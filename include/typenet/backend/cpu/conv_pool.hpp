@@ -1,7 +1,7 @@
 // typenet/backend/cpu/conv_pool.hpp - a convolution, its ReLU and a 2x2 max
-// pooling as one op on the CPU, forward and (for a first layer)
-// backward-filter: what Model runs for Conv2D, ReLU, MaxPool2D<2> in
-// training; see core/backend.hpp, ConvPoolFusionOps.
+// pooling as one op on the CPU, forward and backward: what Model runs for
+// Conv2D, ReLU, MaxPool2D<2> in training; see core/backend.hpp,
+// ConvPoolFusionOps and ConvPoolBackwardOps.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +52,34 @@ void conv2d_relu_maxpool_backward_filter(const Cpu& be, const Conv2dGeometry& g,
                                                             workspace);
     maxpool2d_backward(be, pg, pool_dy, argmax, conv_dy, pool_y);
     conv2d_backward_filter(be, g, x, conv_dy, dw, db, workspace);
+}
+
+/// dx, dw, db = the gradients of conv2d_relu_maxpool_forward's pool_y with
+/// respect to x, w and bias, given x, w, pool_y and argmax from that
+/// forward and pool_dy; dx null: dw and db only, as
+/// conv2d_relu_maxpool_backward_filter. The values of maxpool2d_backward
+/// (with the ReLU's mask), conv2d_backward_filter and conv2d_backward_data:
+/// bit for bit but for the float direct kernels with at most 16 taps (see
+/// above) or, with dx, many taps (conv2d_direct_pool_sparse_supported),
+/// which visit only the windows' argmax positions (a quarter of the
+/// products; equal up to rounding, repeatable, the same for any thread
+/// count; see conv2d_direct_maxpool2x2_backward). conv_dy is scratch of the
+/// convolution's output size (unused by those kernels). workspace:
+/// conv2d_workspace(be, g).
+template <class T>
+void conv2d_relu_maxpool_backward(const Cpu& be, const Conv2dGeometry& g, const Pool2dGeometry& pg, const T* x,
+                                  const T* w, const T* pool_y, const std::int32_t* argmax, const T* pool_dy,
+                                  T* conv_dy, T* dx, T* dw, T* db, T* workspace) {
+    if (!dx)
+        return conv2d_relu_maxpool_backward_filter(be, g, pg, x, pool_y, argmax, pool_dy, conv_dy, dw, db,
+                                                   workspace);
+    if constexpr (std::is_same_v<T, float>)
+        if (cpu_detail::use_direct_conv(be, g) && conv2d_direct_pool_sparse_supported(be, g, pg))
+            return conv2d_direct_maxpool2x2_backward(be, g, pg, x, w, pool_y, argmax, pool_dy, dx, dw, db,
+                                                     workspace);
+    maxpool2d_backward(be, pg, pool_dy, argmax, conv_dy, pool_y);
+    conv2d_backward_filter(be, g, x, conv_dy, dw, db, workspace);
+    conv2d_backward_data(be, g, conv_dy, w, dx, workspace);
 }
 
 }  // namespace typenet

@@ -9,6 +9,7 @@
 // operands, splits the work over threads and picks the path.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -142,6 +143,31 @@ struct ConvBwfPooled {
     float* dw;          // (rows, K)
     float* db;          // (rows)
     bool accumulate;    // add to dw and db instead of overwriting them
+};
+
+/// Backward through a 2x2 max pooling with many taps, one image: only
+/// each window's argmax carries a gradient g (pool_dy where pool_y > 0).
+/// With the image channel-last, the taps of kernel row r at an output
+/// position are one run of L = kw*cpad floats from base(a) + r*w*cpad
+/// (base(a) = (oh*w + ow)*cpad for argmax a = oh*out_w + ow), so for each
+/// output channel co and pooled position with g != 0
+///   dwt[co][r][0:L] += g * xt[base(a) + r*w*cpad + 0:L]
+///   dxt[base(a) + r*w*cpad + 0:L] += g * wt[co][r][0:L]
+/// and db[co] += g: a quarter of the dense backward's products.
+struct ConvPoolSparse {
+    const float* xt;             // (h*w, cpad) the image, channel-last (zero past c_in)
+    float* dxt;                  // (h*w, cpad), added to
+    const float* wt;             // (c_out, kh, L) the weights as [co][r][c][ci], zero past c_in
+    const std::int32_t* base;    // (positions) base(a); argmax is clamped to [0, positions)
+    const float* dy;             // (c_out, PP) the pooled gradient
+    const float* y;              // (c_out, PP) the pooled (ReLU'd) output
+    const std::int32_t* argmax;  // (c_out, PP) indices into the conv output plane
+    int PP, positions, kh, L, row;  // row: w*cpad, one input row
+    std::size_t c_out;
+    float* g;            // scratch, PP: one channel's gradients that pass the ReLU and are not 0
+    std::int32_t* at;    // scratch, PP: their base()
+    float* dwt;          // (c_out, kh, L), added to
+    float* db;           // (c_out), added to
 };
 
 }  // namespace typenet::cpu_kernels

@@ -560,3 +560,91 @@ inline void conv_bwf_pooled(const ConvBwfPooled& b) {
         default: return conv_bwf_pooled_all<4>(b);
     }
 }
+
+// dw[0:NB vectors] += sum over q of g[q] * src[at[q] + 0:NB vectors].
+template <int NB>
+void conv_sparse_dw(const float* src, const float* g, const std::int32_t* at, int count, float* dw) {
+    constexpr int W = Vec::width;
+    Vec acc[NB];
+    TYPENET_CONV_UNROLL
+    for (int v = 0; v < NB; ++v) acc[v] = Vec::load(dw + v * W);
+    for (int q = 0; q < count; ++q) {
+        const Vec gq = Vec::set1(g[q]);
+        const float* s = src + at[q];
+        TYPENET_CONV_UNROLL
+        for (int v = 0; v < NB; ++v) acc[v] = Vec::fmadd(gq, Vec::load(s + v * W), acc[v]);
+    }
+    TYPENET_CONV_UNROLL
+    for (int v = 0; v < NB; ++v) Vec::store(dw + v * W, acc[v]);
+}
+
+// dst[at[q] + 0:NB vectors] += g[q] * w[0:NB vectors] for each q in order.
+template <int NB>
+void conv_sparse_dx(const float* w, const float* g, const std::int32_t* at, int count, float* dst) {
+    constexpr int W = Vec::width;
+    Vec wv[NB];
+    TYPENET_CONV_UNROLL
+    for (int v = 0; v < NB; ++v) wv[v] = Vec::load_held(w + v * W);
+    for (int q = 0; q < count; ++q) {
+        const Vec gq = Vec::set1(g[q]);
+        float* d = dst + at[q];
+        TYPENET_CONV_UNROLL
+        for (int v = 0; v < NB; ++v) Vec::store(d + v * W, Vec::fmadd(gq, wv[v], Vec::load(d + v * W)));
+    }
+}
+
+/// One image's backward through a 2x2 max pooling, many taps (see ConvPoolSparse).
+inline void conv_pool_sparse(const ConvPoolSparse& s) {
+    constexpr int W = Vec::width, NBMAX = TYPENET_ISA == 2 ? 8 : 4;  // accumulators per block
+    const int PP = s.PP, last = s.positions - 1;
+    for (std::size_t co = 0; co < s.c_out; ++co) {
+        const float *dy = s.dy + co * std::size_t(PP), *y = s.y + co * std::size_t(PP);
+        const std::int32_t* argmax = s.argmax + co * std::size_t(PP);
+        // The gradients that are not 0 (NaN kept), branch-free: even pooled
+        // columns, then odd, so that consecutive runs of dx do not overlap
+        // (3-wide windows of neighbours do), each add waiting on none.
+        float sum = 0.0f;
+        int count = 0;
+        for (int parity = 0; parity < 2; ++parity)
+            for (int p = parity; p < PP; p += 2) {
+                const float gv = std::bit_cast<float>(std::bit_cast<std::uint32_t>(dy[p]) &
+                                                      (y[p] > 0.0f ? ~std::uint32_t{0} : std::uint32_t{0}));
+                sum += gv;
+                const int a = argmax[p] < 0 ? 0 : argmax[p] > last ? last : argmax[p];
+                s.g[count] = gv;
+                s.at[count] = s.base[a];
+                count += gv != 0.0f;
+            }
+        s.db[co] += sum;
+        if (count == 0) continue;
+        for (int r = 0; r < s.kh; ++r) {
+            const std::size_t off = std::size_t(r) * std::size_t(s.row);
+            float* dw = s.dwt + (co * std::size_t(s.kh) + std::size_t(r)) * std::size_t(s.L);
+            const float* w = s.wt + (co * std::size_t(s.kh) + std::size_t(r)) * std::size_t(s.L);
+            for (int v = 0; v < s.L; v += NBMAX * W) {
+                const int nb = (s.L - v) / W < NBMAX ? (s.L - v) / W : NBMAX;
+                const float* xs = s.xt + off + std::size_t(v);
+                float* dxs = s.dxt + off + std::size_t(v);
+                switch (nb) {
+#define TYPENET_SPARSE_CASE(N)                                     \
+    case N:                                                        \
+        conv_sparse_dw<N>(xs, s.g, s.at, count, dw + v);           \
+        conv_sparse_dx<N>(w + v, s.g, s.at, count, dxs);           \
+        break;
+                    TYPENET_SPARSE_CASE(1)
+                    TYPENET_SPARSE_CASE(2)
+                    TYPENET_SPARSE_CASE(3)
+                    TYPENET_SPARSE_CASE(4)
+#if TYPENET_ISA == 2
+                    TYPENET_SPARSE_CASE(5)
+                    TYPENET_SPARSE_CASE(6)
+                    TYPENET_SPARSE_CASE(7)
+                    TYPENET_SPARSE_CASE(8)
+#endif
+#undef TYPENET_SPARSE_CASE
+                    default: break;
+                }
+            }
+        }
+    }
+}
