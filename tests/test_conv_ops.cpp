@@ -478,12 +478,13 @@ TYPED_TEST(PoolOps, ConvReluMaxPoolEqualsTheTwoOps) {
     });
 }
 
-// conv2d_relu_maxpool_backward_filter against maxpool2d_backward (with the
-// ReLU's mask) then conv2d_backward_filter: bit for bit, but for the float
+// conv2d_relu_maxpool_backward_filter and _backward against
+// maxpool2d_backward (with the ReLU's mask) then conv2d_backward_filter (and
+// _backward_data): bit for bit, but for the float
 // direct kernels with at most 16 taps, which sum only the windows' argmax
 // positions (in another order: close, and repeatable); the float direct
 // kernels with few taps never touch the conv_dy scratch.
-TYPED_TEST(PoolOps, ConvReluMaxPoolBackwardFilterEqualsTheTwoOps) {
+TYPED_TEST(PoolOps, ConvReluMaxPoolBackwardEqualsTheSeparateOps) {
     using T = TypeParam;
     for_each_conv_pool_case([](const Cpu& be, const ConvPoolCase& c, const Conv2dGeometry& g,
                                const Pool2dGeometry& pg, const std::string& what) {
@@ -523,67 +524,45 @@ TYPED_TEST(PoolOps, ConvReluMaxPoolBackwardFilterEqualsTheTwoOps) {
         }
         EXPECT_EQ(bitwise_equal(scratch, poisoned<T>(g.output_size())), direct)
             << what << ": the fused kernels should route the pooled gradient without storing the full one";
-    });
-}
 
-// conv2d_relu_maxpool_backward (with dx) against maxpool2d_backward (with
-// the ReLU's mask), conv2d_backward_filter and conv2d_backward_data: bit for
-// bit, but for the float direct kernels with many taps
-// (conv2d_direct_pool_sparse_supported), which visit only the argmax
-// positions (in another order: close, repeatable) and never touch conv_dy.
-// Without dx it is conv2d_relu_maxpool_backward_filter.
-TYPED_TEST(PoolOps, ConvReluMaxPoolBackwardEqualsTheThreeOps) {
-    using T = TypeParam;
-    for_each_conv_pool_case([](const Cpu& be, const ConvPoolCase& c, const Conv2dGeometry& g,
-                               const Pool2dGeometry& pg, const std::string& what) {
-        Rng rng(c.n * 13 + c.c_out);
-        const auto x = uniform<T>(rng, g.input_size()), w = uniform<T>(rng, g.weight_size()),
-                   b = uniform<T>(rng, g.c_out), pool_dy = uniform<T>(rng, pg.output_size());
-        std::vector<T> ws(conv2d_workspace(be, g) + 1), conv(g.output_size()), pool_y(pg.output_size());
-        std::vector<std::int32_t> at(pg.output_size());
-        conv2d_forward(be, g, x.data(), w.data(), b.data(), conv.data(), ws.data(), true);
-        maxpool2d_forward(be, pg, conv.data(), pool_y.data(), at.data());
-
-        auto dconv = poisoned<T>(g.output_size()), want_dx = poisoned<T>(g.input_size()),
-             want_dw = poisoned<T>(g.weight_size()), want_db = poisoned<T>(g.c_out);
-        maxpool2d_backward(be, pg, pool_dy.data(), at.data(), dconv.data(), pool_y.data());
-        conv2d_backward_filter(be, g, x.data(), dconv.data(), want_dw.data(), want_db.data(), ws.data());
+        // The whole backward, conv2d_relu_maxpool_backward, against the three
+        // ops (conv2d_backward_data too): bit for bit, but for the float
+        // direct kernels with many taps (conv2d_direct_pool_sparse_supported),
+        // which visit only the argmax positions (close, repeatable) and never
+        // touch conv_dy. Without dx it is the backward-filter op above.
+        auto want_dx = poisoned<T>(g.input_size());
         conv2d_backward_data(be, g, dconv.data(), w.data(), want_dx.data(), ws.data());
-
-        const auto fused = [&](std::vector<T>& scratch) {
-            auto dx = poisoned<T>(g.input_size()), dw = poisoned<T>(g.weight_size()), db = poisoned<T>(g.c_out);
+        const auto whole = [&](std::vector<T>& scratch_) {
+            auto dx_ = poisoned<T>(g.input_size()), dw_ = poisoned<T>(g.weight_size()), db_ = poisoned<T>(g.c_out);
             conv2d_relu_maxpool_backward(be, g, pg, x.data(), w.data(), pool_y.data(), at.data(), pool_dy.data(),
-                                         scratch.data(), dx.data(), dw.data(), db.data(), ws.data());
-            return std::tuple{dx, dw, db};
+                                         scratch_.data(), dx_.data(), dw_.data(), db_.data(), ws.data());
+            return std::tuple{dx_, dw_, db_};
         };
-        auto scratch = poisoned<T>(g.output_size());
-        const auto [dx, dw, db] = fused(scratch);
+        auto scratch3 = poisoned<T>(g.output_size());
+        const auto [dx3, dw3, db3] = whole(scratch3);
         const bool sparse = std::is_same_v<T, float> && be.isa() != CpuIsa::portable && c.stride == 1 &&
                             c.pad == Padding::valid && c.pool == 2 && conv2d_direct_pool_sparse_supported(be, g, pg);
         if (sparse) {
-            expect_close(dx, std::vector<double>(want_dx.begin(), want_dx.end()), what + " dx");
-            expect_close(dw, std::vector<double>(want_dw.begin(), want_dw.end()), what + " dw");
-            expect_close(db, std::vector<double>(want_db.begin(), want_db.end()), what + " db");
-            const auto [dx2, dw2, db2] = fused(scratch);
-            EXPECT_TRUE(bitwise_equal(dx, dx2) && bitwise_equal(dw, dw2) && bitwise_equal(db, db2))
+            expect_close(dx3, std::vector<double>(want_dx.begin(), want_dx.end()), what + " dx");
+            expect_close(dw3, std::vector<double>(want_dw.begin(), want_dw.end()), what + " dw");
+            expect_close(db3, std::vector<double>(want_db.begin(), want_db.end()), what + " db");
+            const auto [dx4, dw4, db4] = whole(scratch3);
+            EXPECT_TRUE(bitwise_equal(dx3, dx4) && bitwise_equal(dw3, dw4) && bitwise_equal(db3, db4))
                 << what << ": not repeatable";
         } else {
-            EXPECT_TRUE(bitwise_equal(dx, want_dx)) << what;
-            EXPECT_TRUE(bitwise_equal(dw, want_dw)) << what;
-            EXPECT_TRUE(bitwise_equal(db, want_db)) << what;
+            EXPECT_TRUE(bitwise_equal(dx3, want_dx)) << what;
+            EXPECT_TRUE(bitwise_equal(dw3, want_dw)) << what;
+            EXPECT_TRUE(bitwise_equal(db3, want_db)) << what;
         }
-        EXPECT_EQ(bitwise_equal(scratch, poisoned<T>(g.output_size())), sparse)
+        EXPECT_EQ(bitwise_equal(scratch3, poisoned<T>(g.output_size())), sparse)
             << what << ": the sparse kernels should not store the convolution's gradient";
         if (std::is_same_v<T, float> && c.c_in == 32) {  // the reference CNN's conv2 takes that route on x86-64
             EXPECT_EQ(sparse, be.isa() != CpuIsa::portable) << what;
         }
-        // Without dx: the backward-filter op's values.
-        auto dw3 = poisoned<T>(g.weight_size()), db3 = poisoned<T>(g.c_out), dw4 = dw3, db4 = db3;
+        auto dw5 = poisoned<T>(g.weight_size()), db5 = poisoned<T>(g.c_out);
         conv2d_relu_maxpool_backward(be, g, pg, x.data(), w.data(), pool_y.data(), at.data(), pool_dy.data(),
-                                     scratch.data(), static_cast<T*>(nullptr), dw3.data(), db3.data(), ws.data());
-        conv2d_relu_maxpool_backward_filter(be, g, pg, x.data(), pool_y.data(), at.data(), pool_dy.data(),
-                                            scratch.data(), dw4.data(), db4.data(), ws.data());
-        EXPECT_TRUE(bitwise_equal(dw3, dw4) && bitwise_equal(db3, db4)) << what << " without dx";
+                                     scratch3.data(), static_cast<T*>(nullptr), dw5.data(), db5.data(), ws.data());
+        EXPECT_TRUE(bitwise_equal(dw5, dw) && bitwise_equal(db5, db)) << what << " without dx";
     });
 }
 

@@ -466,6 +466,46 @@ TEST_P(DirectConv, ForwardMaxPoolEqualsForwardThenPooling) {
         }
 }
 
+// A backward through a 2x2 pooling on `isa`: random x, w, bias and pooled
+// gradient, pool_y and argmax from the fused direct forward, and the
+// textbook sums over each window's argmax where pool_y > 0 (dx, dw, db).
+struct PooledBackward {
+    std::vector<float> x, w, pool_dy, pool_y;
+    std::vector<std::int32_t> at;
+    std::vector<double> dx, dw, db;
+};
+PooledBackward pooled_backward(CpuIsa isa, const Conv2dGeometry& g, const Pool2dGeometry& pg, std::uint64_t seed) {
+    Rng rng(seed);
+    PooledBackward c;
+    c.x = uniform(rng, g.input_size()), c.w = uniform(rng, g.weight_size());
+    const auto b = uniform(rng, g.c_out, -0.2, 0.2);
+    c.pool_dy = uniform(rng, pg.output_size());
+    c.pool_y.resize(pg.output_size()), c.at.resize(pg.output_size());
+    Workspace ws(conv2d_direct_workspace(Cpu{1, isa}, g));
+    conv2d_direct_forward_maxpool2x2(Cpu{1, isa}, g, pg, c.x.data(), c.w.data(), b.data(), true, c.pool_y.data(),
+                                     c.at.data(), ws.get());
+    c.dx.assign(g.input_size(), 0.0), c.dw.assign(g.weight_size(), 0.0), c.db.assign(g.c_out, 0.0);
+    const size_t PP = pg.out_h * pg.out_w;
+    for (size_t i = 0; i < g.n; ++i)
+        for (size_t co = 0; co < g.c_out; ++co)
+            for (size_t q = 0; q < PP; ++q) {
+                const size_t o = (i * g.c_out + co) * PP + q;
+                if (!(c.pool_y[o] > 0.0f)) continue;
+                const double d = c.pool_dy[o];
+                const size_t oh = size_t(c.at[o]) / g.out_w, ow = size_t(c.at[o]) % g.out_w;
+                c.db[co] += d;
+                for (size_t ci = 0; ci < g.c_in; ++ci)
+                    for (size_t ki = 0; ki < g.kh; ++ki)
+                        for (size_t kj = 0; kj < g.kw; ++kj) {
+                            const size_t wi = ((co * g.c_in + ci) * g.kh + ki) * g.kw + kj;
+                            const size_t xi = ((i * g.c_in + ci) * g.h + oh + ki) * g.w + ow + kj;
+                            c.dw[wi] += d * c.x[xi];
+                            c.dx[xi] += d * c.w[wi];
+                        }
+            }
+    return c;
+}
+
 // The backward-filter from a 2x2 pooling's gradient against the textbook
 // sums over each window's argmax (the gradient passing where the pooled
 // output is positive), on each path: up to 16 taps visit only the argmax
@@ -490,33 +530,10 @@ TEST_P(DirectConv, PoolBackwardFilterAgainstReference) {
         const auto pg = make_pool2d_geometry(c.n, c.c_out, g.out_h, g.out_w, 2, 2, 2, 2);
         const std::string what = describe(g) + " on " + isa_name(GetParam());
         ASSERT_TRUE(conv2d_direct_pool_backward_supported(g, pg)) << what;
-        Rng rng(c.n * 31 + c.c_out * 7 + c.kw);
-        const auto x = uniform(rng, g.input_size()), w = uniform(rng, g.weight_size()),
-                   b = uniform(rng, g.c_out, -0.2, 0.2), pool_dy = uniform(rng, pg.output_size());
-        std::vector<float> pool_y(pg.output_size());
-        std::vector<std::int32_t> at(pg.output_size());
-        {
-            Workspace ws(conv2d_direct_workspace(Cpu{1, GetParam()}, g));
-            conv2d_direct_forward_maxpool2x2(Cpu{1, GetParam()}, g, pg, x.data(), w.data(), b.data(), true,
-                                             pool_y.data(), at.data(), ws.get());
-        }
+        const PooledBackward pb = pooled_backward(GetParam(), g, pg, c.n * 31 + c.c_out * 7 + c.kw);
+        const auto &x = pb.x, &pool_dy = pb.pool_dy, &pool_y = pb.pool_y;
+        const auto& at = pb.at;
         ASSERT_TRUE(std::count(pool_y.begin(), pool_y.end(), 0.0f) > 0) << what << ": the ReLU cuts nothing";
-        std::vector<double> want_dw(g.weight_size()), want_db(g.c_out);
-        const size_t PP = pg.out_h * pg.out_w;
-        for (size_t i = 0; i < c.n; ++i)
-            for (size_t co = 0; co < c.c_out; ++co)
-                for (size_t q = 0; q < PP; ++q) {
-                    const size_t o = (i * c.c_out + co) * PP + q;
-                    if (!(pool_y[o] > 0.0f)) continue;
-                    const double d = pool_dy[o];
-                    const size_t oh = size_t(at[o]) / g.out_w, ow = size_t(at[o]) % g.out_w;
-                    want_db[co] += d;
-                    for (size_t ci = 0; ci < c.c_in; ++ci)
-                        for (size_t ki = 0; ki < c.kh; ++ki)
-                            for (size_t kj = 0; kj < c.kw; ++kj)
-                                want_dw[((co * c.c_in + ci) * c.kh + ki) * c.kw + kj] +=
-                                    d * x[((i * c.c_in + ci) * c.h + oh + ki) * c.w + ow + kj];
-                }
         const auto run = [&](int threads, const std::vector<std::int32_t>& argmax) {
             const Cpu be{threads, GetParam()};
             Workspace ws(conv2d_direct_workspace(be, g));
@@ -527,8 +544,8 @@ TEST_P(DirectConv, PoolBackwardFilterAgainstReference) {
             return std::pair{dw, db};
         };
         const auto [dw, db] = run(1, at);
-        expect_close(dw, want_dw, "dw " + what);
-        expect_close(db, want_db, "db " + what);
+        expect_close(dw, pb.dw, "dw " + what);
+        expect_close(db, pb.db, "db " + what);
         for (int threads : {2, 3}) {
             const auto [dw2, db2] = run(threads, at);
             EXPECT_TRUE(bitwise_equal(dw, dw2) && bitwise_equal(db, db2)) << threads << " threads, " << what;
@@ -566,36 +583,10 @@ TEST_P(DirectConv, PoolBackwardManyTapsAgainstReference) {
         const auto pg = make_pool2d_geometry(c.n, c.c_out, g.out_h, g.out_w, 2, 2, 2, 2);
         const std::string what = describe(g) + " on " + isa_name(GetParam());
         ASSERT_TRUE(conv2d_direct_pool_sparse_supported(Cpu{1, GetParam()}, g, pg)) << what;
-        Rng rng(c.n * 37 + c.c_out * 5 + c.kw);
-        const auto x = uniform(rng, g.input_size()), w = uniform(rng, g.weight_size()),
-                   b = uniform(rng, g.c_out, -0.2, 0.2), pool_dy = uniform(rng, pg.output_size());
-        std::vector<float> pool_y(pg.output_size());
-        std::vector<std::int32_t> at(pg.output_size());
-        {
-            Workspace ws(conv2d_direct_workspace(Cpu{1, GetParam()}, g));
-            conv2d_direct_forward_maxpool2x2(Cpu{1, GetParam()}, g, pg, x.data(), w.data(), b.data(), true,
-                                             pool_y.data(), at.data(), ws.get());
-        }
+        const PooledBackward pb = pooled_backward(GetParam(), g, pg, c.n * 37 + c.c_out * 5 + c.kw);
+        const auto &x = pb.x, &w = pb.w, &pool_dy = pb.pool_dy, &pool_y = pb.pool_y;
+        const auto& at = pb.at;
         ASSERT_TRUE(std::count(pool_y.begin(), pool_y.end(), 0.0f) > 0) << what << ": the ReLU cuts nothing";
-        std::vector<double> want_dx(g.input_size()), want_dw(g.weight_size()), want_db(g.c_out);
-        const size_t PP = pg.out_h * pg.out_w;
-        for (size_t i = 0; i < c.n; ++i)
-            for (size_t co = 0; co < c.c_out; ++co)
-                for (size_t q = 0; q < PP; ++q) {
-                    const size_t o = (i * c.c_out + co) * PP + q;
-                    if (!(pool_y[o] > 0.0f)) continue;
-                    const double d = pool_dy[o];
-                    const size_t oh = size_t(at[o]) / g.out_w, ow = size_t(at[o]) % g.out_w;
-                    want_db[co] += d;
-                    for (size_t ci = 0; ci < c.c_in; ++ci)
-                        for (size_t ki = 0; ki < c.kh; ++ki)
-                            for (size_t kj = 0; kj < c.kw; ++kj) {
-                                const size_t wi = ((co * c.c_in + ci) * c.kh + ki) * c.kw + kj;
-                                const size_t xi = ((i * c.c_in + ci) * c.h + oh + ki) * c.w + ow + kj;
-                                want_dw[wi] += d * x[xi];
-                                want_dx[xi] += d * w[wi];
-                            }
-                }
         const float nan = std::numeric_limits<float>::quiet_NaN();
         const auto run = [&](int threads, const std::vector<std::int32_t>& argmax) {
             const Cpu be{threads, GetParam()};
@@ -611,9 +602,9 @@ TEST_P(DirectConv, PoolBackwardManyTapsAgainstReference) {
             return o;
         };
         const Outputs o = run(1, at);
-        expect_close(o.dx, want_dx, "dx " + what);
-        expect_close(o.dw, want_dw, "dw " + what);
-        expect_close(o.db, want_db, "db " + what);
+        expect_close(o.dx, pb.dx, "dx " + what);
+        expect_close(o.dw, pb.dw, "dw " + what);
+        expect_close(o.db, pb.db, "db " + what);
         for (int threads : {2, 3}) {
             const Outputs o2 = run(threads, at);
             EXPECT_TRUE(bitwise_equal(o.dx, o2.dx) && bitwise_equal(o.dw, o2.dw) && bitwise_equal(o.db, o2.db))
