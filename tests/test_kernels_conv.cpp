@@ -564,9 +564,10 @@ TEST_P(DirectConv, PoolBackwardFilterAgainstReference) {
 // channel-last runs at each window's argmax) against the textbook sums over
 // the argmax positions, on each path: dx, dw and db; channel counts that
 // are not a multiple of the vector width, rectangular kernels, floor
-// pooling, nine chunks of images. Threads and runs agree bit for bit; dx
-// is fully overwritten; argmax values outside their window or the plane
-// read and write nothing outside x and dx.
+// pooling, nine chunks of images; the 3x3 cases take dx per pooled window
+// on AVX-512. Threads and runs agree bit for bit; dx is fully overwritten;
+// argmax values outside their window or the plane read and write nothing
+// outside x and dx, and the same sums on every path.
 TEST_P(DirectConv, PoolBackwardManyTapsAgainstReference) {
     struct Case {
         size_t n, c_in, h, w, c_out, kh, kw;
@@ -588,8 +589,8 @@ TEST_P(DirectConv, PoolBackwardManyTapsAgainstReference) {
         const auto& at = pb.at;
         ASSERT_TRUE(std::count(pool_y.begin(), pool_y.end(), 0.0f) > 0) << what << ": the ReLU cuts nothing";
         const float nan = std::numeric_limits<float>::quiet_NaN();
-        const auto run = [&](int threads, const std::vector<std::int32_t>& argmax) {
-            const Cpu be{threads, GetParam()};
+        const auto run = [&](int threads, const std::vector<std::int32_t>& argmax, CpuIsa isa) {
+            const Cpu be{threads, isa};
             Workspace ws(conv2d_direct_workspace(be, g));
             Outputs o{{}, std::vector<float>(g.input_size() + 1, nan), std::vector<float>(g.weight_size() + 1, nan),
                       std::vector<float>(c.c_out + 1, nan)};
@@ -601,23 +602,28 @@ TEST_P(DirectConv, PoolBackwardManyTapsAgainstReference) {
             o.dx.pop_back(), o.dw.pop_back(), o.db.pop_back();
             return o;
         };
-        const Outputs o = run(1, at);
+        const Outputs o = run(1, at, GetParam());
         expect_close(o.dx, pb.dx, "dx " + what);
         expect_close(o.dw, pb.dw, "dw " + what);
         expect_close(o.db, pb.db, "db " + what);
         for (int threads : {2, 3}) {
-            const Outputs o2 = run(threads, at);
+            const Outputs o2 = run(threads, at, GetParam());
             EXPECT_TRUE(bitwise_equal(o.dx, o2.dx) && bitwise_equal(o.dw, o2.dw) && bitwise_equal(o.db, o2.db))
                 << threads << " threads, " << what;
         }
         auto wild = at;
         for (size_t q = 0; q < wild.size(); q += 3) wild[q] = q % 2 ? -5 : std::int32_t(g.out_h * g.out_w + 40);
-        const Outputs o3 = run(2, wild);
+        const Outputs o3 = run(2, wild, GetParam());
         const auto finite = [](const std::vector<float>& v) {
             return std::all_of(v.begin(), v.end(), [](float e) { return std::isfinite(e); });
         };
         EXPECT_TRUE(finite(o3.dx) && finite(o3.dw)) << what;
         EXPECT_TRUE(bitwise_equal(o.db, o3.db)) << "db depends only on the gradients, " << what;
+        // Wild argmax values (clamped into the plane) give every path the same sums.
+        const Outputs o4 = run(1, wild, CpuIsa::portable);
+        const auto wide = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
+        expect_close(o3.dx, wide(o4.dx), "dx, wild argmax, against the portable path, " + what);
+        expect_close(o3.dw, wide(o4.dw), "dw, wild argmax, against the portable path, " + what);
     }
 }
 

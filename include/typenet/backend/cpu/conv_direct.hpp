@@ -123,6 +123,16 @@ struct ConvDirectPlan {
     std::size_t ws_forward, ws_forward_pool, ws_backward_data, ws_backward_filter, ws_backward_pool;
 };
 
+// Per-thread scratch floats of ConvPoolSparse's lists: g and at (a
+// channel's pooled positions, or a window's four lists of output channels),
+// then tgc, tsc, tg and ts.
+inline std::size_t conv_sparse_list(std::size_t PP, std::size_t c_out) {
+    return conv_round16(std::max(PP, 4 * c_out));
+}
+inline std::size_t conv_sparse_lists(std::size_t PP, std::size_t c_out) {
+    return 2 * conv_sparse_list(PP, c_out) + 4 * conv_round16(PP) * c_out;
+}
+
 inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     ConvDirectPlan p{};
     p.tile = TYPENET_ISA_CALL(be.isa(), conv_tile);
@@ -201,9 +211,9 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     const std::size_t PP = (g.out_h / 2) * (g.out_w / 2);
     p.sparse = !p.few_taps && 2 * g.c_in >= p.cpad;  // most lanes of a channel-last run are channels
     p.ws_backward_pool = !p.sparse ? 0
-                                   : 2 * conv_round16(p.P) + p.sparse_w +
+                                   : 2 * conv_round16(p.P) + 2 * p.sparse_w + 2 * conv_round16(PP) +
                                          p.chunks * (p.sparse_w + conv_round16(g.c_out)) +
-                                         p.threads * (16 + 2 * p.sparse_img + 2 * conv_round16(PP));
+                                         p.threads * (16 + 2 * p.sparse_img + conv_sparse_lists(PP, g.c_out));
     return p;
 }
 
@@ -879,16 +889,36 @@ inline void conv2d_direct_maxpool2x2_backward(const Cpu& be, const Conv2dGeometr
             for (std::size_t r = 0; r < g.kh; ++r)
                 for (std::size_t c = 0; c < g.kw; ++c)
                     wt[(co * g.kh + r) * L + c * p.cpad + ci] = w[((co * g.c_in + ci) * g.kh + r) * g.kw + c];
+    // A 3x3 kernel on 16-lane vectors takes dx per pooled window: the
+    // weights 16 input channels at a time, and each window's first position.
+    const std::size_t PPpad = conv_round16(PP);
+    float* wh = wt + p.sparse_w;
+    std::int32_t* win = conv_int_table(wh + p.sparse_w, 2 * PPpad);
+    const bool windows = p.V == 16 && g.kh == 3 && g.kw == 3;
+    if (windows) {
+        for (std::size_t h = 0; h < p.cpad / 16; ++h)
+            for (std::size_t co = 0; co < g.c_out; ++co)
+                for (std::size_t k = 0; k < 9; ++k)
+                    std::copy_n(wt + (co * 3 + k / 3) * L + (k % 3) * p.cpad + h * 16, 16,
+                                wh + ((h * g.c_out + co) * 9 + k) * 16);
+        std::fill(win, win + 2 * PPpad, 0);
+        for (std::size_t q = 0; q < PP; ++q) {
+            win[q] = std::int32_t(2 * (q / pg.out_w));
+            win[PPpad + q] = std::int32_t(2 * (q % pg.out_w));
+        }
+    }
     const std::size_t part = p.sparse_w + conv_round16(g.c_out);
-    float* partials = wt + p.sparse_w;
+    float* partials = wh + p.sparse_w + 2 * PPpad;
     float* scratch = partials + p.chunks * part;
-    const std::size_t per_thread = 16 + 2 * p.sparse_img + 2 * conv_round16(PP);
+    const std::size_t list = conv_sparse_list(PP, g.c_out), trans = PPpad * g.c_out,
+                      per_thread = 16 + 2 * p.sparse_img + conv_sparse_lists(PP, g.c_out);
     conv_run_items(be, p.chunks, [&](std::size_t t, std::size_t c, bool first) {
         float* xt = scratch + t * per_thread;
         xt += (64 - reinterpret_cast<std::uintptr_t>(xt) % 64) % 64 / sizeof(float);  // runs on cache lines
         float* dxt = xt + p.sparse_img;
         float* gs = dxt + p.sparse_img;
-        std::int32_t* at = conv_int_table(gs + conv_round16(PP), PP);
+        std::int32_t* at = conv_int_table(gs + list, list);
+        float* tgc = gs + 2 * list;
         if (first) std::fill(xt, xt + p.sparse_img, 0.0f);  // the lanes past c_in stay zero
         float* dwt = partials + c * part;
         std::fill(dwt, dwt + part, 0.0f);
@@ -901,7 +931,9 @@ inline void conv2d_direct_maxpool2x2_backward(const Cpu& be, const Conv2dGeometr
                              cpu_kernels::ConvPoolSparse{xt, dxt, wt, base, pool_dy + at_image, pool_y + at_image,
                                                          argmax + at_image, int(PP), int(p.P), int(g.kh), int(L),
                                                          int(g.w * p.cpad), g.c_out, gs, at, dwt,
-                                                         dwt + p.sparse_w});
+                                                         dwt + p.sparse_w, windows ? wh : nullptr, win,
+                                                         int(g.out_w), int(pg.out_w), int(PPpad), tgc,
+                                                         tgc + trans, tgc + 2 * trans, tgc + 3 * trans});
             TYPENET_ISA_CALL(be.isa(), conv_transpose, dxt, p.cpad, p.HW, g.c_in, dx + i * x_image, p.HW);
         }
     });

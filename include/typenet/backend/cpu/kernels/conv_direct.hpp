@@ -164,10 +164,19 @@ struct ConvPoolSparse {
     const std::int32_t* argmax;  // (c_out, PP) indices into the conv output plane
     int PP, positions, kh, L, row;  // row: w*cpad, one input row
     std::size_t c_out;
-    float* g;            // scratch, PP: one channel's gradients that pass the ReLU and are not 0
-    std::int32_t* at;    // scratch, PP: their base()
+    float* g;            // scratch, max(PP, 4 c_out): one channel's gradients that pass the ReLU and are not 0
+    std::int32_t* at;    // scratch, the same size: their base()
     float* dwt;          // (c_out, kh, L), added to
     float* db;           // (c_out), added to
+    // A 3x3 kernel with 16-lane vectors (AVX-512) takes dx per pooled
+    // window (see conv_pool_sparse_windows_dx) where wh is not null.
+    const float* wh;           // (cpad/16, c_out, 9, 16) the weights, 16 input channels at a time
+    const std::int32_t* win;   // (2, PPpad) each window's first conv row, then first column
+    int out_w, pool_w, PPpad;  // PPpad: PP rounded up to 16
+    float* tgc;                // scratch (c_out, PPpad): g where argmax is inside its window, else 0
+    float* tsc;                // scratch (c_out, PPpad): argmax's slot in its window, 0..3
+    float* tg;                 // scratch (PPpad, c_out): tgc transposed
+    float* ts;                 // scratch (PPpad, c_out): tsc transposed
 };
 
 }  // namespace typenet::cpu_kernels

@@ -593,8 +593,10 @@ void conv_sparse_dx(const float* w, const float* g, const std::int32_t* at, int 
     }
 }
 
-/// One image's backward through a 2x2 max pooling, many taps (see ConvPoolSparse).
-inline void conv_pool_sparse(const ConvPoolSparse& s) {
+// conv_pool_sparse's pass over the output channels: db, dw, and dx unless
+// Windows (then conv_pool_sparse_windows_dx's).
+template <bool Windows>
+void conv_pool_sparse_channels(const ConvPoolSparse& s) {
     constexpr int W = Vec::width, NBMAX = TYPENET_ISA == 2 ? 8 : 4;  // accumulators per block
     const int PP = s.PP, last = s.positions - 1;
     for (std::size_t co = 0; co < s.c_out; ++co) {
@@ -620,16 +622,16 @@ inline void conv_pool_sparse(const ConvPoolSparse& s) {
         for (int r = 0; r < s.kh; ++r) {
             const std::size_t off = std::size_t(r) * std::size_t(s.row);
             float* dw = s.dwt + (co * std::size_t(s.kh) + std::size_t(r)) * std::size_t(s.L);
-            const float* w = s.wt + (co * std::size_t(s.kh) + std::size_t(r)) * std::size_t(s.L);
+            [[maybe_unused]] const float* w = s.wt + (co * std::size_t(s.kh) + std::size_t(r)) * std::size_t(s.L);
             for (int v = 0; v < s.L; v += NBMAX * W) {
                 const int nb = (s.L - v) / W < NBMAX ? (s.L - v) / W : NBMAX;
                 const float* xs = s.xt + off + std::size_t(v);
-                float* dxs = s.dxt + off + std::size_t(v);
+                [[maybe_unused]] float* dxs = s.dxt + off + std::size_t(v);
                 switch (nb) {
-#define TYPENET_SPARSE_CASE(N)                                     \
-    case N:                                                        \
-        conv_sparse_dw<N>(xs, s.g, s.at, count, dw + v);           \
-        conv_sparse_dx<N>(w + v, s.g, s.at, count, dxs);           \
+#define TYPENET_SPARSE_CASE(N)                                                   \
+    case N:                                                                      \
+        conv_sparse_dw<N>(xs, s.g, s.at, count, dw + v);                         \
+        if constexpr (!Windows) conv_sparse_dx<N>(w + v, s.g, s.at, count, dxs); \
         break;
                     TYPENET_SPARSE_CASE(1)
                     TYPENET_SPARSE_CASE(2)
@@ -647,4 +649,143 @@ inline void conv_pool_sparse(const ConvPoolSparse& s) {
             }
         }
     }
+}
+
+#if TYPENET_ISA == 2
+// s.tgc and s.tsc of every output channel, 16 pooled positions at a time;
+// a gradient whose argmax lies outside its window (not one the forward
+// wrote) is added to dxt here.
+inline void conv_pool_sparse_slots(const ConvPoolSparse& s) {
+    const int PP = s.PP, PPpad = s.PPpad;
+    const __m512 zero = _mm512_setzero_ps(), half = _mm512_set1_ps(0.5f),
+                 out_w = _mm512_set1_ps(float(s.out_w));
+    const __m512i lo = _mm512_setzero_si512(), hi = _mm512_set1_epi32(s.positions - 1), one = _mm512_set1_epi32(1),
+                  out_wi = _mm512_set1_epi32(s.out_w);
+    for (std::size_t co = 0; co < s.c_out; ++co) {
+        const std::size_t from = co * std::size_t(PP), to = co * std::size_t(PPpad);
+        for (int p = 0; p < PPpad; p += 16) {
+            const unsigned n = unsigned(PP - p < 16 ? (PP - p > 0 ? PP - p : 0) : 16);
+            const __mmask16 lanes = __mmask16((n == 16 ? 0x10000u : 1u << n) - 1u);
+            const __m512 dv = _mm512_maskz_loadu_ps(lanes, s.dy + from + p);
+            const __mmask16 pos =
+                _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, s.y + from + p), zero, _CMP_GT_OQ);
+            const __m512 gv = _mm512_maskz_mov_ps(pos, dv);
+            const __mmask16 keep = _mm512_mask_cmp_ps_mask(pos, dv, zero, _CMP_NEQ_UQ);
+            const __m512i a = _mm512_min_epi32(_mm512_max_epi32(_mm512_maskz_loadu_epi32(lanes, s.argmax + from + p), lo), hi);
+            // oh = a / out_w exactly: (a + 0.5) / out_w is correctly rounded, far from a whole number
+            const __m512i oh = _mm512_cvttps_epi32(_mm512_div_ps(_mm512_add_ps(_mm512_cvtepi32_ps(a), half), out_w));
+            const __m512i ow = _mm512_sub_epi32(a, _mm512_mullo_epi32(oh, out_wi));
+            const __m512i dr = _mm512_sub_epi32(oh, _mm512_loadu_si512(s.win + p));
+            const __m512i dc = _mm512_sub_epi32(ow, _mm512_loadu_si512(s.win + PPpad + p));
+            const __mmask16 in = _mm512_mask_cmple_epu32_mask(_mm512_cmple_epu32_mask(dr, one), dc, one);
+            _mm512_storeu_ps(s.tgc + to + p, _mm512_maskz_mov_ps(in, gv));
+            _mm512_storeu_ps(s.tsc + to + p,
+                             _mm512_maskz_cvtepi32_ps(in, _mm512_add_epi32(_mm512_add_epi32(dr, dr), dc)));
+            const unsigned out = unsigned(keep) & ~unsigned(in);
+            if (out) [[unlikely]] {
+                alignas(64) float g[16];
+                _mm512_store_ps(g, gv);
+                for (int i = 0; i < 16; ++i) {
+                    if (!(out >> i & 1u)) continue;
+                    const int ai = s.argmax[from + std::size_t(p + i)];
+                    const std::int32_t b = s.base[ai < 0 ? 0 : ai > s.positions - 1 ? s.positions - 1 : ai];
+                    const Vec g1 = Vec::set1(g[i]);
+                    for (int r = 0; r < 3; ++r) {
+                        const float* w = s.wt + (co * 3 + std::size_t(r)) * std::size_t(s.L);
+                        float* d = s.dxt + b + r * s.row;
+                        for (int v = 0; v < s.L; v += 16)
+                            Vec::store(d + v, Vec::fmadd(g1, Vec::load(w + v), Vec::load(d + v)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+// acc[(DR + r) * 4 + DC + c] += g[e] * wh(co[e])[r][c] over one window list,
+// the channels whose argmax sits at (DR, DC) in the window.
+template <int DR, int DC>
+TYPENET_CONV_INLINE void conv_window_dx(const float* wh, const float* g, const std::int32_t* co, int n,
+                                        Vec (&acc)[16]) {
+    for (int e = 0; e < n; ++e) {
+        const Vec gv = Vec::set1(g[e]);
+        const float* w = wh + std::size_t(co[e]) * 144;
+        TYPENET_CONV_UNROLL
+        for (int r = 0; r < 3; ++r) {
+            TYPENET_CONV_UNROLL
+            for (int c = 0; c < 3; ++c) {
+                Vec& a = acc[(DR + r) * 4 + DC + c];
+                a = Vec::fmadd(gv, Vec::load(w + (r * 3 + c) * 16), a);
+            }
+        }
+    }
+}
+
+// dx of a 3x3 kernel, one pooled window and 16 input channels at a time:
+// the window's 4x4 input positions stay in 16 registers over every output
+// channel and reach dxt once, where conv_sparse_dx loads, adds and stores
+// every run vector per channel (store-bound: 36-41% of the op). The 16
+// channels' weights (36 KB for 64 outputs) stay in L1 across the windows.
+inline void conv_pool_sparse_windows_dx(const ConvPoolSparse& s) {
+    constexpr int W = 16;
+    const int PP = s.PP, C = int(s.c_out), cpad = s.L / 3, row = s.row;
+    float* lg = s.g;
+    std::int32_t* lco = s.at;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int h = 0; h < cpad; h += W) {
+        const float* wh = s.wh + std::size_t(h / W) * std::size_t(C) * 144;
+        for (int P = 0; P < PP; ++P) {
+            const float* g = s.tg + std::size_t(P) * std::size_t(C);
+            const float* slot = s.ts + std::size_t(P) * std::size_t(C);
+            int n[4] = {0, 0, 0, 0};
+            for (int c0 = 0; c0 < C; c0 += W) {
+                const int m = C - c0 < W ? C - c0 : W;
+                const __mmask16 lanes = __mmask16((m == W ? 0x10000u : 1u << m) - 1u);
+                const __m512 gv = _mm512_maskz_loadu_ps(lanes, g + c0);
+                const __m512 sv = _mm512_maskz_loadu_ps(lanes, slot + c0);
+                const __mmask16 keep = _mm512_mask_cmp_ps_mask(lanes, gv, zero, _CMP_NEQ_UQ);
+                const __m512i co = _mm512_add_epi32(iota, _mm512_set1_epi32(c0));
+                for (int k = 0; k < 4; ++k) {
+                    const __mmask16 at = _mm512_mask_cmp_ps_mask(keep, sv, _mm512_set1_ps(float(k)), _CMP_EQ_OQ);
+                    const int cnt = std::popcount(unsigned(at));
+                    const __mmask16 first = __mmask16((cnt == W ? 0x10000u : 1u << cnt) - 1u);
+                    _mm512_mask_storeu_ps(lg + k * C + n[k], first, _mm512_maskz_compress_ps(at, gv));
+                    _mm512_mask_storeu_epi32(lco + k * C + n[k], first, _mm512_maskz_compress_epi32(at, co));
+                    n[k] += cnt;
+                }
+            }
+            Vec acc[16];
+            TYPENET_CONV_UNROLL
+            for (int i = 0; i < 16; ++i) acc[i] = Vec::zero();
+            conv_window_dx<0, 0>(wh, lg, lco, n[0], acc);
+            conv_window_dx<0, 1>(wh, lg + C, lco + C, n[1], acc);
+            conv_window_dx<1, 0>(wh, lg + 2 * C, lco + 2 * C, n[2], acc);
+            conv_window_dx<1, 1>(wh, lg + 3 * C, lco + 3 * C, n[3], acc);
+            float* d0 = s.dxt + s.win[P] * row + s.win[s.PPpad + P] * cpad + h;
+            TYPENET_CONV_UNROLL
+            for (int i = 0; i < 4; ++i) {
+                TYPENET_CONV_UNROLL
+                for (int j = 0; j < 4; ++j) {
+                    float* d = d0 + i * row + j * cpad;
+                    Vec::store(d, Vec::add(Vec::load(d), acc[i * 4 + j]));
+                }
+            }
+        }
+    }
+}
+#endif
+
+/// One image's backward through a 2x2 max pooling, many taps (see ConvPoolSparse).
+inline void conv_pool_sparse(const ConvPoolSparse& s) {
+#if TYPENET_ISA == 2
+    if (s.wh) {
+        conv_pool_sparse_channels<true>(s);
+        conv_pool_sparse_slots(s);
+        conv_transpose(s.tgc, std::size_t(s.PPpad), s.c_out, std::size_t(s.PPpad), s.tg, s.c_out);
+        conv_transpose(s.tsc, std::size_t(s.PPpad), s.c_out, std::size_t(s.PPpad), s.ts, s.c_out);
+        return conv_pool_sparse_windows_dx(s);
+    }
+#endif
+    conv_pool_sparse_channels<false>(s);
 }
