@@ -894,7 +894,7 @@ inline void conv2d_direct_maxpool2x2_backward(const Cpu& be, const Conv2dGeometr
     const std::size_t PPpad = conv_round16(PP);
     float* wh = wt + p.sparse_w;
     std::int32_t* win = conv_int_table(wh + p.sparse_w, 2 * PPpad);
-    const bool windows = p.V == 16 && g.kh == 3 && g.kw == 3;
+    const bool windows = p.V == 16 && g.kh == 3 && g.kw == 3 && p.P < (std::size_t(1) << 22);
     if (windows) {
         for (std::size_t h = 0; h < p.cpad / 16; ++h)
             for (std::size_t co = 0; co < g.c_out; ++co)

@@ -671,8 +671,9 @@ inline void conv_pool_sparse_slots(const ConvPoolSparse& s) {
                 _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, s.y + from + p), zero, _CMP_GT_OQ);
             const __m512 gv = _mm512_maskz_mov_ps(pos, dv);
             const __mmask16 keep = _mm512_mask_cmp_ps_mask(pos, dv, zero, _CMP_NEQ_UQ);
-            const __m512i a = _mm512_min_epi32(_mm512_max_epi32(_mm512_maskz_loadu_epi32(lanes, s.argmax + from + p), lo), hi);
-            // oh = a / out_w exactly: (a + 0.5) / out_w is correctly rounded, far from a whole number
+            const __m512i a0 = _mm512_maskz_loadu_epi32(lanes, s.argmax + from + p);
+            const __m512i a = _mm512_min_epi32(_mm512_max_epi32(a0, lo), hi);
+            // oh = a / out_w exactly (a < 2^22): (a + 0.5) / out_w, correctly rounded, is far from a whole number
             const __m512i oh = _mm512_cvttps_epi32(_mm512_div_ps(_mm512_add_ps(_mm512_cvtepi32_ps(a), half), out_w));
             const __m512i ow = _mm512_sub_epi32(a, _mm512_mullo_epi32(oh, out_wi));
             const __m512i dr = _mm512_sub_epi32(oh, _mm512_loadu_si512(s.win + p));
