@@ -509,9 +509,11 @@ PooledBackward pooled_backward(CpuIsa isa, const Conv2dGeometry& g, const Pool2d
 // The backward-filter from a 2x2 pooling's gradient against the textbook
 // sums over each window's argmax (the gradient passing where the pooled
 // output is positive), on each path: up to 16 taps visit only the argmax
-// positions (ConvBwfPooled), more the dense wide rows. Threads and runs
-// agree bit for bit; the workspace starts as NaN; argmax values outside
-// their window or the plane (not from the forward) read nothing outside x.
+// positions (ConvBwfPooled; on AVX-512 a 3x3 kernel on one channel up to 32
+// columns wide takes ConvBwfSlots), more the dense wide rows. Threads and
+// runs agree bit for bit; the workspace starts as NaN; argmax values
+// outside their window or the plane (not from the forward) read nothing
+// outside x and, up to 16 taps, give every path the portable path's sums.
 TEST_P(DirectConv, PoolBackwardFilterAgainstReference) {
     struct Case {
         size_t n, c_in, h, w, c_out, kh, kw;
@@ -520,6 +522,8 @@ TEST_P(DirectConv, PoolBackwardFilterAgainstReference) {
         {3, 1, 28, 28, 32, 3, 3},   // conv1
         {65, 1, 28, 28, 32, 3, 3},  // 9 chunks of 8 images, the last short
         {1, 1, 13, 13, 5, 3, 3},    // 11 -> 5: the last conv row unused; a run of 4 rows and one alone
+        {2, 1, 9, 32, 3, 3, 3},     // 7x30 -> 3x15: the widest rows ConvBwfSlots takes, the last conv row unused
+        {2, 1, 6, 33, 4, 3, 3},     // 33 columns: ConvBwfPooled on every path
         {4, 1, 12, 11, 33, 4, 4},   // 16 taps: one whole vector on AVX-512
         {2, 2, 9, 8, 6, 2, 2},      // 8 taps over two input channels
         {3, 3, 7, 9, 7, 1, 5},      // 15 taps, a rectangular kernel
@@ -534,8 +538,8 @@ TEST_P(DirectConv, PoolBackwardFilterAgainstReference) {
         const auto &x = pb.x, &pool_dy = pb.pool_dy, &pool_y = pb.pool_y;
         const auto& at = pb.at;
         ASSERT_TRUE(std::count(pool_y.begin(), pool_y.end(), 0.0f) > 0) << what << ": the ReLU cuts nothing";
-        const auto run = [&](int threads, const std::vector<std::int32_t>& argmax) {
-            const Cpu be{threads, GetParam()};
+        const auto run = [&](int threads, const std::vector<std::int32_t>& argmax, CpuIsa isa) {
+            const Cpu be{threads, isa};
             Workspace ws(conv2d_direct_workspace(be, g));
             std::vector<float> dw(g.weight_size(), std::numeric_limits<float>::quiet_NaN()), db(c.c_out, dw[0]);
             conv2d_direct_maxpool2x2_backward_filter(be, g, pg, x.data(), pool_y.data(), argmax.data(),
@@ -543,19 +547,22 @@ TEST_P(DirectConv, PoolBackwardFilterAgainstReference) {
             EXPECT_TRUE(ws.intact()) << "workspace overrun, " << what;
             return std::pair{dw, db};
         };
-        const auto [dw, db] = run(1, at);
+        const auto [dw, db] = run(1, at, GetParam());
         expect_close(dw, pb.dw, "dw " + what);
         expect_close(db, pb.db, "db " + what);
         for (int threads : {2, 3}) {
-            const auto [dw2, db2] = run(threads, at);
+            const auto [dw2, db2] = run(threads, at, GetParam());
             EXPECT_TRUE(bitwise_equal(dw, dw2) && bitwise_equal(db, db2)) << threads << " threads, " << what;
         }
         auto wild = at;
         for (size_t o = 0; o < wild.size(); o += 3) wild[o] = o % 2 ? -5 : std::int32_t(g.out_h * g.out_w + 40);
-        const auto [dw3, db3] = run(2, wild);
+        const auto [dw3, db3] = run(2, wild, GetParam());
         EXPECT_TRUE(std::all_of(dw3.begin(), dw3.end(), [](float v) { return std::isfinite(v); })) << what;
         if (c.c_in * c.kh * c.kw <= 16) {  // the dense rows drop such gradients instead
             EXPECT_TRUE(bitwise_equal(db, db3)) << "db depends only on the gradients, " << what;
+            const auto [dw4, db4] = run(1, wild, CpuIsa::portable);
+            expect_close(dw3, std::vector<double>(dw4.begin(), dw4.end()),
+                         "dw, wild argmax, against the portable path, " + what);
         }
     }
 }

@@ -110,6 +110,7 @@ struct ConvDirectPlan {
     std::size_t kpad;      // through a 2x2 pooling, few taps: a patch row (Kf rounded up to V)
     std::size_t patches;   // and one image's patch rows (ConvPatches)
     std::size_t pooled;    // its scratch per thread: one image's patches, then a run of rows' g and offsets
+    bool slots;            // and conv1's case on AVX-512 (3x3 on one channel, w <= 32): ConvBwfSlots instead
     std::size_t wide_out;  // forward + pooling, many taps: one image's wide output (C_out planes of Pw), per thread
     std::size_t ws_setup;  // both forwards: packed weights, tap offsets, the last image; then their own parts
     bool batched;          // forward and backward-data put images in the lanes (conv_batched_*)
@@ -201,6 +202,8 @@ inline ConvDirectPlan conv_direct_plan(const Cpu& be, const Conv2dGeometry& g) {
     p.kpad = conv_ceil_div(p.Kf, p.V) * p.V;
     p.patches = conv_round16((p.P + 16) * p.kpad);
     p.pooled = 16 + p.patches + 2 * conv_round16(cpu_kernels::conv_bwf_pooled_run * (g.out_h / 2) * (g.out_w / 2));
+    p.slots = be.isa() == CpuIsa::avx512 && g.c_in == 1 && g.kh == 3 && g.kw == 3 && g.w <= 32;
+    if (p.slots) p.pooled = std::max(p.pooled, 16 + conv_round16(64 * g.h) + g.c_out * 144);
     p.ws_backward_filter = p.few_taps ? conv_round16(p.Kf) + p.x_last + p.w_chunks * p.w_partial +
                                             p.threads * std::max(conv_round16(p.w_block * p.w_rows * p.Pw), p.pooled)
                                       : conv_round16(p.Kf) + conv_round16(p.run * p.P) + p.chunks * p.partial +
@@ -806,7 +809,8 @@ namespace cpu_detail {
 // Through the pooling with at most 16 taps (a first layer's 3x3 or 4x4
 // on one channel): only the windows' argmax positions are visited, each
 // reading its patch row (ConvBwfPooled), a quarter of the dense products;
-// offsets into the patches stay exact in float.
+// offsets into the patches stay exact in float. A 3x3 kernel on one channel
+// on AVX-512 (conv1) reads split columns instead (ConvBwfSlots, p.slots).
 inline bool conv_pooled_bwf(const ConvDirectPlan& p) {
     return p.Kf <= 16 && p.patches < (std::size_t{1} << 24);
 }
@@ -829,6 +833,25 @@ inline void conv_backward_filter_pooled(const Cpu& be, const Conv2dGeometry& g, 
         std::int32_t* at = conv_int_table(gs + conv_round16(run), run);
         float* part = partials + c * p.w_partial;
         const std::size_t c0 = c * p.w_chunk, c1 = std::min(g.n, c0 + p.w_chunk);
+#if defined(TYPENET_X86_KERNELS)
+        if (p.slots) {
+            // Per-lane sums per chunk, added into its partial at its end (conv1
+            // on Zen 5, 2 threads: 182-196 -> 126-129 us at batch 64, 804-957
+            // -> 502-508 us at 256; bench_conv, three alternating rounds).
+            float *cols = patches, *acc = cols + conv_round16(64 * g.h);
+            std::fill(acc, acc + g.c_out * 144, 0.0f);
+            std::fill(part, part + g.c_out * (p.Kf + 1), 0.0f);
+            for (std::size_t i = c0; i < c1; ++i) {
+                const std::size_t at_image = i * planes;
+                cpu_kernels::avx512::conv_bwf_slots(cpu_kernels::ConvBwfSlots{
+                    i + 1 == g.n ? x_last : x + i * x_image, int(g.h), int(g.w), int(g.out_w), int(p.P),
+                    int(g.out_h / 2), int(g.out_w / 2), pool_dy + at_image, pool_y + at_image, argmax + at_image,
+                    g.c_out, cols, acc, part, part + g.c_out * p.Kf});
+            }
+            cpu_kernels::avx512::conv_bwf_slots_finish(acc, g.c_out * 9, part);
+            return;
+        }
+#endif
         for (std::size_t i = c0; i < c1; ++i) {
             const float* xi = i + 1 == g.n ? x_last : x + i * x_image;
             TYPENET_ISA_CALL(be.isa(), conv_patches,

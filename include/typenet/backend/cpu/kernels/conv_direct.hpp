@@ -145,6 +145,29 @@ struct ConvBwfPooled {
     bool accumulate;    // add to dw and db instead of overwriting them
 };
 
+/// Backward-filter through a 2x2 max pooling for a 3x3 kernel on one input
+/// channel (conv1) with 16-lane vectors, one image, a pooled row's windows
+/// in the lanes: the argmax at slot (dr, dc) of window (ph, pw) reads
+/// x[2ph + dr + kr][2pw + dc + kc] for tap (kr, kc), so with the image's
+/// columns split as cols[t][r][pw] = x[r][2pw + t] (t = dc + kc, 0..3) each
+/// slot and tap is one vector; blends by the argmax's row and column in its
+/// window pick each lane's inputs, then 9 FMAs per channel and pooled row go
+/// into nine per-lane sums: no patch rows and no gathers (ConvBwfPooled
+/// reads a 16-float patch row per gradient for 9 taps).
+struct ConvBwfSlots {
+    const float* x;              // (h, w) the image, w <= 32
+    int h, w, out_w, positions;  // positions = out_h*out_w: argmax is clamped to [0, positions)
+    int PH, PW;                  // the pooled plane
+    const float* dy;             // (rows, PH*PW) the pooled gradient
+    const float* y;              // (rows, PH*PW) the pooled (ReLU'd) output
+    const std::int32_t* argmax;  // (rows, PH*PW) indices into the conv output plane
+    std::size_t rows;
+    float* cols;  // scratch (4, h, 16), 64-byte aligned
+    float* acc;   // (rows, 9, 16) per-lane sums of dw, added to
+    float* dw;    // (rows, 9): gradients whose argmax lies outside its window, added to
+    float* db;    // (rows), added to
+};
+
 /// Backward through a 2x2 max pooling with many taps, one image: only
 /// each window's argmax carries a gradient g (pool_dy where pool_y > 0).
 /// With the image channel-last, the taps of kernel row r at an output
