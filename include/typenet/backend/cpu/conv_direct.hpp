@@ -110,7 +110,7 @@ struct ConvDirectPlan {
     std::size_t kpad;      // through a 2x2 pooling, few taps: a patch row (Kf rounded up to V)
     std::size_t patches;   // and one image's patch rows (ConvPatches)
     std::size_t pooled;    // its scratch per thread: one image's patches, then a run of rows' g and offsets
-    bool slots;            // and conv1's case on AVX-512 (3x3 on one channel, w <= 32): ConvBwfSlots instead
+    bool slots;            // conv1's case on AVX-512 (3x3 on one channel, w <= 32): ConvBwfSlots, conv_pool_slots
     std::size_t wide_out;  // forward + pooling, many taps: one image's wide output (C_out planes of Pw), per thread
     std::size_t ws_setup;  // both forwards: packed weights, tap offsets, the last image; then their own parts
     bool batched;          // forward and backward-data put images in the lanes (conv_batched_*)
@@ -659,7 +659,8 @@ inline void conv2d_direct_forward_maxpool2x2(const Cpu& be, const Conv2dGeometry
                                                int(pg.out_h),
                                                int(pg.out_w),
                                                pool_y + image * g.c_out * PP,
-                                               argmax + image * g.c_out * PP};
+                                               argmax + image * g.c_out * PP,
+                                               p.slots};
             TYPENET_ISA_CALL(be.isa(), conv_pool_image, c);
         });
         return;

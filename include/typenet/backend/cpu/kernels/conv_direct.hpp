@@ -75,6 +75,7 @@ struct ConvPoolImage {
     int pool_h, pool_w;
     float* y;              // (a->rows, pool_h, pool_w)
     std::int32_t* argmax;  // the same shape
+    bool slots;            // a 3x3 kernel on one channel, w <= 32, on AVX-512: conv_pool_slots
 };
 
 /// Backward-filter of one image or a run of them, transposed so the vectors

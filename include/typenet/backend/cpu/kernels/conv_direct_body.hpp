@@ -168,9 +168,93 @@ inline void conv_pool_tile(const ConvPoolImage& c, const PoolLanes& L, std::size
     }
 }
 
+#if TYPENET_ISA == 2
+// CH output channels from `co` of conv_pool_slots' pooled row: the four
+// slots of each window as four accumulators over the 9 taps, in the taps'
+// order (so the sums are conv_tile_products' bit for bit), then bias,
+// ReLU and pool2x2_pick as conv_pool_tile does.
+template <int CH>
+TYPENET_CONV_INLINE void conv_pool_slots_channels(const ConvPoolImage& c, std::size_t co, int ph,
+                                                  const __m512 (&cols)[4][4], __mmask16 lanes, Vec at) {
+    const ConvGemm& a = *c.a;
+    __m512 acc[CH][4];
+    TYPENET_CONV_UNROLL
+    for (int j = 0; j < CH; ++j) {
+        TYPENET_CONV_UNROLL
+        for (int s = 0; s < 4; ++s) acc[j][s] = _mm512_setzero_ps();
+    }
+    const float* wp[CH];
+    TYPENET_CONV_UNROLL
+    for (int j = 0; j < CH; ++j) {
+        const std::size_t r = co + std::size_t(j);
+        wp[j] = a.packed + r / conv_mr * conv_mr * 9 + r % conv_mr;
+    }
+    TYPENET_CONV_UNROLL
+    for (int k = 0; k < 9; ++k) {
+        const int kr = k / 3, kc = k % 3;
+        TYPENET_CONV_UNROLL
+        for (int j = 0; j < CH; ++j) {
+            const __m512 wv = _mm512_set1_ps(wp[j][k * conv_mr]);
+            TYPENET_CONV_UNROLL
+            for (int s = 0; s < 4; ++s) acc[j][s] = _mm512_fmadd_ps(wv, cols[kc + (s & 1)][kr + (s >> 1)], acc[j][s]);
+        }
+    }
+    const Vec one = Vec::set1(1.0f), row = Vec::set1(float(c.out_w)), row1 = Vec::add(row, one);
+    const std::size_t plane = std::size_t(c.pool_h) * std::size_t(c.pool_w);
+    TYPENET_CONV_UNROLL
+    for (int j = 0; j < CH; ++j) {
+        const std::size_t r = co + std::size_t(j);
+        const Vec b = Vec::set1(a.bias ? a.bias[r] : 0.0f);
+        Vec v[4];
+        TYPENET_CONV_UNROLL
+        for (int s = 0; s < 4; ++s) v[s] = conv_bias_relu(a, Vec{acc[j][s]}, b);
+        Vec m, i;
+        pool2x2_pick(v[0], v[1], v[2], v[3], at, one, row, row1, m, i);
+        const std::size_t to = r * plane + std::size_t(ph) * std::size_t(c.pool_w);
+        _mm512_mask_storeu_ps(c.y + to, lanes, m.v);
+        _mm512_mask_storeu_epi32(c.argmax + to, lanes, _mm512_cvttps_epi32(i.v));
+    }
+}
+
+// conv_pool_image for a 3x3 kernel on one channel, w <= 32 (conv1): a pooled
+// row's windows in the lanes. With the input rows under it split as
+// cols[t][r] = x[2ph + r][2pw + t] (t = 0..3, 16 permutes per pooled row,
+// shared by every channel), window slot (dr, dc)'s tap (kr, kc) is
+// cols[dc + kc][dr + kr]: 36 FMAs per channel and pooled row on 13 of 16
+// lanes, and the four slots come out as the pooling's four operands,
+// where the wide tile deinterleaves its rows first.
+inline void conv_pool_slots(const ConvPoolImage& c) {
+    const int w = c.w, PW = c.pool_w;
+    const __mmask16 lanes = __mmask16((PW >= 16 ? 0x10000u : 1u << PW) - 1u),
+                    lo = __mmask16((w >= 16 ? 0x10000u : 1u << w) - 1u),
+                    hi = __mmask16((w <= 16 ? 1u : 1u << (w - 16)) - 1u);
+    const __m512i twice = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const Vec two_j{_mm512_cvtepi32_ps(twice)};
+    for (int ph = 0; ph < c.pool_h; ++ph) {
+        __m512 cols[4][4];
+        TYPENET_CONV_UNROLL
+        for (int r = 0; r < 4; ++r) {
+            const float* src = c.x + (2 * ph + r) * w;
+            const __m512 lo_v = _mm512_maskz_loadu_ps(lo, src), hi_v = _mm512_maskz_loadu_ps(hi, src + 16);
+            TYPENET_CONV_UNROLL
+            for (int t = 0; t < 4; ++t)
+                cols[t][r] = _mm512_maskz_permutex2var_ps(lanes, lo_v, _mm512_add_epi32(twice, _mm512_set1_epi32(t)),
+                                                          hi_v);
+        }
+        const Vec at = Vec::add(Vec::set1(float(2 * ph * c.out_w)), two_j);
+        std::size_t co = 0;
+        for (; co + 2 <= c.a->rows; co += 2) conv_pool_slots_channels<2>(c, co, ph, cols, lanes, at);
+        if (co < c.a->rows) conv_pool_slots_channels<1>(c, co, ph, cols, lanes, at);
+    }
+}
+#endif
+
 /// Every output channel and pooled row of one image (see ConvPoolImage):
 /// row blocks outer, so a block's weights and the image stay in L1.
 inline void conv_pool_image(const ConvPoolImage& c) {
+#if TYPENET_ISA == 2
+    if (c.slots) return conv_pool_slots(c);
+#endif
     constexpr int V = Vec::width;
     const PoolLanes L;
     for (std::size_t r = 0; r < c.a->rows; r += conv_pool_mr) {
