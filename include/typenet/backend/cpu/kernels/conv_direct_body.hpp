@@ -187,7 +187,7 @@ TYPENET_CONV_INLINE void conv_pool_slots_channels(const ConvPoolImage& c, std::s
     TYPENET_CONV_UNROLL
     for (int j = 0; j < CH; ++j) {
         const std::size_t r = co + std::size_t(j);
-        wp[j] = a.packed + r / conv_mr * conv_mr * 9 + r % conv_mr;
+        wp[j] = a.packed + r / conv_mr * conv_mr * std::size_t(a.K) + r % conv_mr;  // as conv_pool_tile reads them
     }
     TYPENET_CONV_UNROLL
     for (int k = 0; k < 9; ++k) {
@@ -755,6 +755,7 @@ inline void conv_bwf_slots(const ConvBwfSlots& b) {
                   s11 = _mm512_set1_epi32(out_w + 1);
     for (std::size_t co = 0; co < b.rows; ++co) {
         const std::size_t from = co * std::size_t(PP);
+        const bool ahead = co + 2 < b.rows;  // addresses inside the planes only
         float* acc_co = b.acc + co * 144;
         __m512 acc[9];
         TYPENET_CONV_UNROLL
@@ -764,9 +765,11 @@ inline void conv_bwf_slots(const ConvBwfSlots& b) {
             const std::size_t q = from + std::size_t(ph * PW);
             // Two channels ahead: the hardware's prefetch left these loads a
             // third of the time (batch 256: 1.6-1.8 -> 1.1 ms on one thread).
-            _mm_prefetch(reinterpret_cast<const char*>(b.dy + q + 2 * std::size_t(PP)), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(b.y + q + 2 * std::size_t(PP)), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(b.argmax + q + 2 * std::size_t(PP)), _MM_HINT_T0);
+            if (ahead) {
+                _mm_prefetch(reinterpret_cast<const char*>(b.dy + q + 2 * std::size_t(PP)), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(b.y + q + 2 * std::size_t(PP)), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(b.argmax + q + 2 * std::size_t(PP)), _MM_HINT_T0);
+            }
             const __m512 dv = _mm512_maskz_loadu_ps(lanes, b.dy + q);
             const __mmask16 pos =
                 _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, b.y + q), zero, _CMP_GT_OQ);
