@@ -169,6 +169,18 @@ inline void conv_pool_tile(const ConvPoolImage& c, const PoolLanes& L, std::size
 }
 
 #if TYPENET_ISA == 2
+// One input row of w <= 32 floats split by column for the split-column
+// kernels: out[t][pw] = row[2pw + t] in the lanes, zero past them.
+TYPENET_CONV_INLINE void conv_split_row(const float* row, int w, __mmask16 lanes, __m512 (&out)[4]) {
+    const __mmask16 lo = __mmask16((w >= 16 ? 0x10000u : 1u << w) - 1u),
+                    hi = __mmask16((w <= 16 ? 1u : 1u << (w - 16)) - 1u);
+    const __m512i twice = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512 a = _mm512_maskz_loadu_ps(lo, row), b = _mm512_maskz_loadu_ps(hi, row + 16);
+    TYPENET_CONV_UNROLL
+    for (int t = 0; t < 4; ++t)
+        out[t] = _mm512_maskz_permutex2var_ps(lanes, a, _mm512_add_epi32(twice, _mm512_set1_epi32(t)), b);
+}
+
 // CH output channels from `co` of conv_pool_slots' pooled row: the four
 // slots of each window as four accumulators over the 9 taps, in the taps'
 // order (so the sums are conv_tile_products' bit for bit), then bias,
@@ -225,21 +237,16 @@ TYPENET_CONV_INLINE void conv_pool_slots_channels(const ConvPoolImage& c, std::s
 // where the wide tile deinterleaves its rows first.
 inline void conv_pool_slots(const ConvPoolImage& c) {
     const int w = c.w, PW = c.pool_w;
-    const __mmask16 lanes = __mmask16((PW >= 16 ? 0x10000u : 1u << PW) - 1u),
-                    lo = __mmask16((w >= 16 ? 0x10000u : 1u << w) - 1u),
-                    hi = __mmask16((w <= 16 ? 1u : 1u << (w - 16)) - 1u);
-    const __m512i twice = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const Vec two_j{_mm512_cvtepi32_ps(twice)};
+    const __mmask16 lanes = __mmask16((PW >= 16 ? 0x10000u : 1u << PW) - 1u);
+    const Vec two_j{_mm512_setr_ps(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)};
     for (int ph = 0; ph < c.pool_h; ++ph) {
         __m512 cols[4][4];
         TYPENET_CONV_UNROLL
         for (int r = 0; r < 4; ++r) {
-            const float* src = c.x + (2 * ph + r) * w;
-            const __m512 lo_v = _mm512_maskz_loadu_ps(lo, src), hi_v = _mm512_maskz_loadu_ps(hi, src + 16);
+            __m512 split[4];
+            conv_split_row(c.x + (2 * ph + r) * w, w, lanes, split);
             TYPENET_CONV_UNROLL
-            for (int t = 0; t < 4; ++t)
-                cols[t][r] = _mm512_maskz_permutex2var_ps(lanes, lo_v, _mm512_add_epi32(twice, _mm512_set1_epi32(t)),
-                                                          hi_v);
+            for (int t = 0; t < 4; ++t) cols[t][r] = split[t];
         }
         const Vec at = Vec::add(Vec::set1(float(2 * ph * c.out_w)), two_j);
         std::size_t co = 0;
@@ -739,16 +746,13 @@ void conv_pool_sparse_channels(const ConvPoolSparse& s) {
 /// One image of ConvBwfSlots (see there).
 inline void conv_bwf_slots(const ConvBwfSlots& b) {
     const int PW = b.PW, PP = b.PH * b.PW, w = b.w, h = b.h, out_w = b.out_w, last = b.positions - 1;
-    const __mmask16 lanes = __mmask16((PW >= 16 ? 0x10000u : 1u << PW) - 1u),
-                    lo = __mmask16((w >= 16 ? 0x10000u : 1u << w) - 1u),
-                    hi = __mmask16((w <= 16 ? 1u : 1u << (w - 16)) - 1u);
+    const __mmask16 lanes = __mmask16((PW >= 16 ? 0x10000u : 1u << PW) - 1u);
     const __m512i twice = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     // Windows read rows up to 2*PH + 1 and columns up to 2*PW + 1 < w.
     for (int r = 0; r < 2 * b.PH + 2; ++r) {
-        const __m512 a = _mm512_maskz_loadu_ps(lo, b.x + r * w), c = _mm512_maskz_loadu_ps(hi, b.x + r * w + 16);
-        for (int t = 0; t < 4; ++t)
-            _mm512_store_ps(b.cols + (t * h + r) * 16,
-                            _mm512_maskz_permutex2var_ps(lanes, a, _mm512_add_epi32(twice, _mm512_set1_epi32(t)), c));
+        __m512 split[4];
+        conv_split_row(b.x + r * w, w, lanes, split);
+        for (int t = 0; t < 4; ++t) _mm512_store_ps(b.cols + (t * h + r) * 16, split[t]);
     }
     const __m512 zero = _mm512_setzero_ps();
     const __m512i s00 = _mm512_setzero_si512(), s01 = _mm512_set1_epi32(1), s10 = _mm512_set1_epi32(out_w),
