@@ -421,6 +421,9 @@ TEST_P(DirectConv, ForwardMaxPoolEqualsForwardThenPooling) {
         {65, 2, 12, 10, 33, 5, false},  // kernel 5, 8x6 -> 4x3
         {4, 1, 13, 13, 19, 3, false},   // 11 -> 5: the last pooled row alone in its tile
         {2, 1, 44, 38, 5, 3, false},    // 42x36 -> 21x18: wide and narrow windows in one row
+        {5, 1, 19, 18, 7, 3, false},    // 17x16 -> 8x8: a floor row, 8 windows per pooled row
+        {2, 1, 9, 32, 3, 3, false},     // 7x30 -> 3x15: the widest rows of AVX-512's split columns
+        {1, 1, 30, 21, 6, 3, false},    // 28x19 -> 14x9: a floor column
         {64, 32, 13, 13, 64, 3, true},  // conv2 at batch 64
         {63, 32, 13, 13, 17, 3, true},  // a last block short of images
         {40, 8, 7, 7, 9, 3, true},      // 5x5 -> 2x2
