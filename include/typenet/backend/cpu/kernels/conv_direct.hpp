@@ -9,6 +9,7 @@
 // operands, splits the work over threads and picks the path.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>

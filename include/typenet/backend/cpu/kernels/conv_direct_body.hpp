@@ -169,15 +169,10 @@ inline void conv_pool_tile(const ConvPoolImage& c, const PoolLanes& L, std::size
 }
 
 #if TYPENET_ISA == 2
-// The mask of the first n lanes of 16 (none for n <= 0, all for n >= 16).
-TYPENET_CONV_INLINE __mmask16 conv_first_lanes(int n) {
-    return __mmask16(n >= 16 ? 0xFFFFu : n <= 0 ? 0u : (1u << n) - 1u);
-}
-
 // One input row of w <= 32 floats split by column for the split-column
 // kernels: out[t][pw] = row[2pw + t] in the lanes, zero past them.
 TYPENET_CONV_INLINE void conv_split_row(const float* row, int w, __mmask16 lanes, __m512 (&out)[4]) {
-    const __mmask16 lo = conv_first_lanes(w), hi = conv_first_lanes(w - 16);
+    const __mmask16 lo = Vec::mask(std::min(w, 16)), hi = Vec::mask(std::max(w - 16, 0));
     const __m512i twice = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512 a = _mm512_maskz_loadu_ps(lo, row), b = _mm512_maskz_loadu_ps(hi, row + 16);
     TYPENET_CONV_UNROLL
@@ -241,7 +236,7 @@ TYPENET_CONV_INLINE void conv_pool_slots_channels(const ConvPoolImage& c, std::s
 // where the wide tile deinterleaves its rows first.
 inline void conv_pool_slots(const ConvPoolImage& c) {
     const int w = c.w, PW = c.pool_w;
-    const __mmask16 lanes = conv_first_lanes(PW);
+    const __mmask16 lanes = Vec::mask(PW);
     const Vec two_j{_mm512_setr_ps(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)};
     for (int ph = 0; ph < c.pool_h; ++ph) {
         __m512 cols[4][4];
@@ -750,7 +745,7 @@ void conv_pool_sparse_channels(const ConvPoolSparse& s) {
 /// One image of ConvBwfSlots (see there).
 inline void conv_bwf_slots(const ConvBwfSlots& b) {
     const int PW = b.PW, PP = b.PH * b.PW, w = b.w, h = b.h, out_w = b.out_w, last = b.positions - 1;
-    const __mmask16 lanes = conv_first_lanes(PW);
+    const __mmask16 lanes = Vec::mask(PW);
     const __m512i twice = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     // Windows read rows up to 2*PH + 1 and columns up to 2*PW + 1 < w.
     for (int r = 0; r < 2 * b.PH + 2; ++r) {
@@ -843,7 +838,7 @@ inline void conv_pool_sparse_slots(const ConvPoolSparse& s) {
     for (std::size_t co = 0; co < s.c_out; ++co) {
         const std::size_t from = co * std::size_t(PP), to = co * std::size_t(PPpad);
         for (int p = 0; p < PPpad; p += 16) {
-            const __mmask16 lanes = conv_first_lanes(PP - p);
+            const __mmask16 lanes = Vec::mask(std::min(PP - p, 16));
             const __m512 dv = _mm512_maskz_loadu_ps(lanes, s.dy + from + p);
             const __mmask16 pos =
                 _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, s.y + from + p), zero, _CMP_GT_OQ);
@@ -920,7 +915,7 @@ inline void conv_pool_sparse_windows_dx(const ConvPoolSparse& s) {
             int n[4] = {0, 0, 0, 0};
             for (int c0 = 0; c0 < C; c0 += W) {
                 const int m = C - c0 < W ? C - c0 : W;
-                const __mmask16 lanes = conv_first_lanes(m);
+                const __mmask16 lanes = Vec::mask(m);
                 const __m512 gv = _mm512_maskz_loadu_ps(lanes, g + c0);
                 const __m512 sv = _mm512_maskz_loadu_ps(lanes, slot + c0);
                 const __mmask16 keep = _mm512_mask_cmp_ps_mask(lanes, gv, zero, _CMP_NEQ_UQ);
@@ -928,7 +923,7 @@ inline void conv_pool_sparse_windows_dx(const ConvPoolSparse& s) {
                 for (int k = 0; k < 4; ++k) {
                     const __mmask16 at = _mm512_mask_cmp_ps_mask(keep, sv, _mm512_set1_ps(float(k)), _CMP_EQ_OQ);
                     const int cnt = std::popcount(unsigned(at));
-                    const __mmask16 first = conv_first_lanes(cnt);
+                    const __mmask16 first = Vec::mask(cnt);
                     _mm512_mask_storeu_ps(lg + k * C + n[k], first, _mm512_maskz_compress_ps(at, gv));
                     _mm512_mask_storeu_epi32(lco + k * C + n[k], first, _mm512_maskz_compress_epi32(at, co));
                     n[k] += cnt;
