@@ -7,6 +7,8 @@
 //        forward, fused loss + gradient, backward, RMSprop step.
 // epoch: tn::fit for one epoch (shuffle included); the time is fit's own
 //        epoch time, which leaves out copying the dataset to the device.
+// infer/fused: one batch through Model::infer (evaluate's and predict's
+//        forward); infer/unfused: forward(x, n, false), layer by layer.
 // images/s is the training throughput; random inputs cost the same as
 // digits (no op's time depends on the values).
 #include "bench_common.hpp"
@@ -96,6 +98,28 @@ void train_epoch(benchmark::State& state, std::size_t batch, int threads) {
     });
 }
 
+/// One batch through the network in inference: Model::infer (what evaluate,
+/// predict and fit's validation run: the training forward's fused ops) or,
+/// for reference, forward(x, n, false), which stores every layer's output.
+template <class B, class Net, bool Fused>
+void infer_batch(benchmark::State& state, std::size_t batch, int threads) {
+    guarded(state, [&] {
+        using M = tn::Model<Net, B>;
+        M model{42, make_backend<B>(threads)};
+        auto& be = model.backend();
+        DeviceTensor<B> x(tn::Dims{batch * M::input_size});
+        x.from_host(synthetic_mnist().images.span().subspan(0, batch * M::input_size));
+        model.reserve(batch);
+        const double seconds = time_iterations(state, be, [&] {
+            if constexpr (Fused)
+                model.infer(x.data(), batch);
+            else
+                model.forward(x.data(), batch, false);
+        });
+        set_counters(state, seconds, {.images = double(batch)});
+    });
+}
+
 template <class B, class Net>
 void add_config(const char* net, std::size_t batch, int threads) {
     const std::string shape = std::string(net) + "/batch:" + std::to_string(batch);
@@ -107,6 +131,14 @@ void add_config(const char* net, std::size_t batch, int threads) {
                                  threads)
         ->UseManualTime()
         ->Unit(benchmark::kSecond);
+    benchmark::RegisterBenchmark(case_name<B>("infer/fused", shape, threads).c_str(), infer_batch<B, Net, true>,
+                                 batch, threads)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(case_name<B>("infer/unfused", shape, threads).c_str(), infer_batch<B, Net, false>,
+                                 batch, threads)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
 }
 
 // The comparison's configurations (benchmarks/compare/run_compare.py).

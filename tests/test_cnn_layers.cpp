@@ -222,6 +222,51 @@ TEST(Fusion, DenseReluFusedEqualsLayerByLayer) {
     expect_fused_equals_unfused<Mlp, double>(5);
 }
 
+namespace {
+// Model::infer, the inference forward through the fused ops: the same
+// outputs as forward(x, n, false), bit for bit, with fusion on and off;
+// afterwards the layer outputs are a fused training forward's (layer 0, a
+// Conv2D with ReLU and MaxPool2D after it, shows the ReLU's output,
+// recomputed on request). A training forward first moves BatchNorm's
+// running statistics off their defaults.
+template <class Net, class T>
+void expect_infer_equals_unfused(std::size_t n) {
+    tn::Model<Net, tn::Cpu, T> m{7, tn::Cpu{2}};
+    using M = decltype(m);
+    tn::Rng rng(11);
+    std::vector<T> x(n * M::input_size);
+    for (auto& v : x) v = T(rng.uniform(-1.0, 1.0));
+    m.forward(x.data(), n, true);
+    const auto copy = [&](std::size_t layer) {
+        const auto v = m.layer_output(layer);
+        return std::vector<T>(v.data, v.data + v.dims.size());
+    };
+    const T* y = m.forward(x.data(), n, false);
+    const std::vector<T> out(y, y + n * M::output_size), conv = copy(0), relu = copy(1), pooled = copy(2);
+    ASSERT_NE(conv, relu);  // some negative convolution outputs
+    for (const bool fuse : {true, false}) {
+        m.set_fusion(fuse);
+        y = m.infer(x.data(), n);
+        for (std::size_t i = 0; i < out.size(); ++i) ASSERT_EQ(y[i], out[i]) << "output " << i << " fusion " << fuse;
+        ASSERT_EQ(copy(2), pooled) << "fusion " << fuse;
+        ASSERT_EQ(copy(0), fuse ? relu : conv) << "fusion " << fuse;
+        EXPECT_EQ(m.layer_output(1).data == m.layer_output(0).data, fuse);
+    }
+    m.set_fusion(true);
+    EXPECT_THROW(m.infer(x.data(), 0), tn::ArgumentError);
+}
+using InferNet = tn::Sequential<tn::Input<3, 13, 11>, tn::Conv2D<17, 3>, tn::ReLU, tn::MaxPool2D<2>, tn::Conv2D<8, 3>,
+                                tn::BatchNorm, tn::ReLU, tn::Dropout<0.5>, tn::Flatten, tn::Dense<16>, tn::ReLU,
+                                tn::Dense<7>>;
+}  // namespace
+
+TEST(Fusion, InferEqualsUnfusedInference) {
+    expect_infer_equals_unfused<Cnn, float>(1);
+    expect_infer_equals_unfused<Cnn, float>(65);
+    expect_infer_equals_unfused<InferNet, float>(3);
+    expect_infer_equals_unfused<InferNet, double>(2);
+}
+
 TEST(MaxPool, TiesSendTheGradientToTheFirstMaximum) {
     using Net = tn::Sequential<tn::Input<1, 4, 4>, tn::MaxPool2D<2>>;
     tn::Model<Net, tn::Cpu, double> m{1};

@@ -32,8 +32,9 @@ using SmallCnn = tn::Sequential<tn::Input<2, 8, 8>, tn::Conv2D<4, 3>, tn::BatchN
 
 TEST(Parity, TwoCpuBackendsAgreeOnEveryTensor) {
     const auto r = tt::check_backend_parity<SmallCnn>(tn::Cpu{1}, tn::Cpu{2}, {.batch = 5});
-    // Output, input gradient, 8 parameter tensors, 2 BatchNorm buffers.
-    EXPECT_EQ(r.diffs.size(), 12u) << r.report();
+    // Output, input gradient, 8 parameter tensors, 2 BatchNorm buffers, infer's output.
+    EXPECT_EQ(r.diffs.size(), 13u) << r.report();
+    EXPECT_EQ(r.diffs.back().name, "infer output");
     EXPECT_LT(r.max_error(), 1e-5) << r.worst();
 }
 

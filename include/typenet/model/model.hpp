@@ -163,13 +163,29 @@ public:
 
     /// Runs the network on n samples at x (device memory, (n, input_shape...)).
     /// Returns the output, (n, output_size), valid until the next forward.
+    /// With training false no layer is fused, so that layer_output(i) is
+    /// each layer's own output; infer() is the fast inference forward.
     const T* forward(const T* x, std::size_t n, bool training) {
-        detail::require(n > 0, "Model::forward: the batch is empty (n = 0)");
+        return run_forward(x, n, training, training && fusion_, "Model::forward");
+    }
+
+    /// An inference forward (Dropout passes values through, BatchNorm uses
+    /// its running statistics, as forward(x, n, false)) through the fused
+    /// ops of a training forward when fusion is on (see set_fusion): the
+    /// same outputs bit for bit, without storing each convolution's whole
+    /// output and reading it back for its ReLU and pooling. evaluate,
+    /// predict and fit's validation run it. Afterwards layer_output(i) is as
+    /// after a fused training forward.
+    const T* infer(const T* x, std::size_t n) { return run_forward(x, n, false, fusion_, "Model::infer"); }
+
+private:
+    const T* run_forward(const T* x, std::size_t n, bool training, bool fused, const char* who) {
+        detail::require(n > 0, [&] { return std::string(who) + ": the batch is empty (n = 0)"; });
         reserve(n);
         input_ = x;
         n_ = n;
         training_ = training;
-        fused_ = training && fusion_;
+        fused_ = fused;
         pending_.fill(false);
         for_each_layer([&]<std::size_t I, class BL>() {
             if (BL::passes_through(training) || (absorbed<I> && fused_)) {
@@ -194,6 +210,7 @@ public:
         return out_[layer_count - 1];
     }
 
+public:
     /// Back-propagates dout ((n, output_size), the loss gradient of the last
     /// forward's output), writing parameter gradients; also the input
     /// gradient into dinput when it is not null.
@@ -267,8 +284,9 @@ public:
     /// first layer's backward-filter, whose input needs no gradient, with
     /// any such backend); and a
     /// MaxPool2D after a ReLU does the ReLU's backward in its own (only where
-    /// a gradient arrives). Inference forwards never fuse, so layer_output(i) after one
-    /// is each layer's own output. Turning it off gives the layer-by-layer
+    /// a gradient arrives). In inference, infer() fuses the forward the same
+    /// way; forward(x, n, false) never fuses, so layer_output(i) after it is
+    /// each layer's own output. Turning it off gives the layer-by-layer
     /// reference, bit-identical but for the CPU's float pooled backwards
     /// with at most 16 taps (a first layer's) or many taps over whole
     /// vectors of channels (conv2's), which sum only the pooling's argmax
@@ -293,8 +311,8 @@ public:
         check_layer(i, "layer_output");
         if (pending(i))
             throw ArgumentError("Model::layer_output: layer " + std::to_string(i) +
-                                "'s output was fused away in the last training forward (Conv2D, ReLU, MaxPool2D as "
-                                "one op); call layer_output on a non-const Model, which recomputes it, or use "
+                                "'s output was fused away in the last training forward or infer() (Conv2D, ReLU, "
+                                "MaxPool2D as one op); call layer_output on a non-const Model, which recomputes it, or use "
                                 "set_fusion(false)");
         Dims d = act_[i].dims();
         d[0] = n_;

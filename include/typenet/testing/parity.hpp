@@ -141,8 +141,9 @@ void compare_segments(ParityResult& r, const std::string& what, const MA& ma, co
 
 /// Net on backends a and b with a's initial weights: one forward (training
 /// mode unless o.training is false) and one backward of the same random input
-/// and output gradient. Compares the output, the input gradient, every
-/// parameter gradient and every buffer (BatchNorm running statistics).
+/// and output gradient, then one infer(). Compares the output, the input
+/// gradient, every parameter gradient, every buffer (BatchNorm running
+/// statistics) and infer's output.
 template <class Net, class T = float, class BA, class BB>
 ParityResult check_backend_parity(BA a, BB b, ParityOptions o = {}) {
     using MA = Model<Net, BA, T>;
@@ -174,6 +175,11 @@ ParityResult check_backend_parity(BA a, BB b, ParityOptions o = {}) {
     for (const auto& s : ma.buffer_segments())
         r.diffs.push_back(compare_values("buffer " + s.name, parity_detail::part(bufa, s.offset, s.size),
                                          parity_detail::part(bufb, s.offset, s.size)));
+    // The inference forward evaluate and predict run (fused like training's).
+    const T* ia = ma.infer(xa.data(), n);
+    const T* ib = mb.infer(xb.data(), n);
+    r.diffs.push_back(compare_values("infer output", parity_detail::from_device<T, DA>(ia, n * MA::output_size),
+                                     parity_detail::from_device<T, DB>(ib, n * MB::output_size)));
     return r;
 }
 

@@ -116,7 +116,7 @@ std::pair<double, double> evaluate_sums(M& model, const Resident<typename M::sca
         const std::size_t n = std::min(batch_size, end - first);
         gather_rows(be, n, M::input_size, data.images(), buf.index.data() + first, buf.x.data());
         gather_labels(be, n, data.labels(), buf.index.data() + first, buf.y.data());
-        const T* out = model.forward(buf.x.data(), n, false);
+        const T* out = model.infer(buf.x.data(), n);
         if constexpr (std::is_same_v<L, NoLoss>)
             count_correct(be, n, M::output_size, out, buf.y.data(), buf.acc.data());
         else

@@ -55,7 +55,7 @@ BasicPrediction<typename M::scalar> predict(M& model, std::span<const typename M
     for (std::size_t first = 0; first < n; first += batch_size) {
         const std::size_t m = std::min(batch_size, n - first);
         M::device::from_host(x.data(), samples.data() + first * M::input_size, m * M::input_size * sizeof(T));
-        const T* out = model.forward(x.data(), m, false);
+        const T* out = model.infer(x.data(), m);
         if constexpr (!detail::outputs_probabilities<M>()) {
             softmax_forward(model.backend(), m, K, out, probs.data());
             out = probs.data();
