@@ -7,7 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <numeric>
+#include <sstream>
+#include <string>
 #include <vector>
 
 namespace tn = typenet;
@@ -44,6 +50,53 @@ TEST(Tensor, AllocatesZeroedAndAligned) {
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(t.data()) % 64, 0u);
     for (float v : t.span()) EXPECT_EQ(v, 0.0f);
 }
+
+#if defined(__linux__)
+namespace {
+std::string read_text(const char* path) {
+    std::ifstream f(path);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+// AnonHugePages (kB) of the mapping that holds p, from /proc/self/smaps; -1
+// if none. (Only a block's 2 MiB-aligned interior is advised: ask about its middle.)
+long anon_huge_kb(const void* p) {
+    std::ifstream f("/proc/self/smaps");
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    bool inside = false;
+    for (std::string line; std::getline(f, line);) {
+        unsigned long lo = 0, hi = 0;
+        long kb = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2)
+            inside = at >= lo && at < hi;
+        else if (inside && std::sscanf(line.c_str(), "AnonHugePages: %ld kB", &kb) == 1)
+            return kb;
+    }
+    return -1;
+}
+}  // namespace
+
+// Large host blocks are marked for transparent huge pages (their first touch
+// is then 512x fewer faults); TYPENET_HUGE_PAGES=0 opts out.
+TEST(Tensor, LargeHostBlocksUseTransparentHugePages) {
+    const std::string mode = read_text("/sys/kernel/mm/transparent_hugepage/enabled");
+    if (mode.find("[madvise]") == std::string::npos && mode.find("[always]") == std::string::npos)
+        GTEST_SKIP() << "transparent huge pages are off on this machine (" << mode << ")";
+    const char* preset = std::getenv("TYPENET_HUGE_PAGES");  // the caller's setting, restored at the end
+    const std::string saved = preset ? preset : "";
+    ::unsetenv("TYPENET_HUGE_PAGES");
+    const tn::Tensor<float> big(tn::Dims{std::size_t{16} << 20});  // 64 MiB, zeroed, so touched
+    EXPECT_GT(anon_huge_kb(big.data() + big.size() / 2), 0) << "no huge page in a zeroed 64 MiB tensor (THP: " << mode << ")";
+    if (mode.find("[madvise]") != std::string::npos) {  // with "always" every block gets them
+        ::setenv("TYPENET_HUGE_PAGES", "0", 1);
+        const tn::Tensor<float> plain(tn::Dims{std::size_t{16} << 20});
+        ::unsetenv("TYPENET_HUGE_PAGES");
+        EXPECT_EQ(anon_huge_kb(plain.data() + plain.size() / 2), 0) << "TYPENET_HUGE_PAGES=0 did not opt out";
+    }
+    if (preset) ::setenv("TYPENET_HUGE_PAGES", saved.c_str(), 1);
+}
+#endif
 
 TEST(Tensor, ResizeReusesCapacity) {
     tn::Tensor<float> t(tn::Dims{10, 10});
