@@ -87,7 +87,8 @@ TEST(Tensor, LargeHostBlocksUseTransparentHugePages) {
     const std::string saved = preset ? preset : "";
     ::unsetenv("TYPENET_HUGE_PAGES");
     const tn::Tensor<float> big(tn::Dims{std::size_t{16} << 20});  // 64 MiB, zeroed, so touched
-    EXPECT_GT(anon_huge_kb(big.data() + big.size() / 2), 0) << "no huge page in a zeroed 64 MiB tensor (THP: " << mode << ")";
+    EXPECT_GT(anon_huge_kb(big.data() + big.size() / 2), 0)
+        << "no huge page in a zeroed 64 MiB tensor (THP: " << mode << ")";
     if (mode.find("[madvise]") != std::string::npos) {  // with "always" every block gets them
         ::setenv("TYPENET_HUGE_PAGES", "0", 1);
         const tn::Tensor<float> plain(tn::Dims{std::size_t{16} << 20});

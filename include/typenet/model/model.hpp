@@ -311,9 +311,9 @@ public:
         check_layer(i, "layer_output");
         if (pending(i))
             throw ArgumentError("Model::layer_output: layer " + std::to_string(i) +
-                                "'s output was fused away in the last training forward or infer() (Conv2D, ReLU, "
-                                "MaxPool2D as one op); call layer_output on a non-const Model, which recomputes it, or use "
-                                "set_fusion(false)");
+                                "'s output was fused away in the last training forward or infer() (Conv2D, "
+                                "ReLU, MaxPool2D as one op); call layer_output on a non-const Model, which "
+                                "recomputes it, or use set_fusion(false)");
         Dims d = act_[i].dims();
         d[0] = n_;
         return {out_[i], d};
