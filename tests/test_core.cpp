@@ -6,13 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include "io_test_util.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <numeric>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -53,12 +54,6 @@ TEST(Tensor, AllocatesZeroedAndAligned) {
 
 #if defined(__linux__)
 namespace {
-std::string read_text(const char* path) {
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
 // AnonHugePages (kB) of the mapping that holds p, from /proc/self/smaps; -1
 // if none. (Only a block's 2 MiB-aligned interior is advised: ask about its middle.)
 long anon_huge_kb(const void* p) {
@@ -89,7 +84,7 @@ long vmstat(const std::string& name) {
 // Large host blocks are marked for transparent huge pages (their first touch
 // is then 512x fewer faults); TYPENET_HUGE_PAGES=0 opts out.
 TEST(Tensor, LargeHostBlocksUseTransparentHugePages) {
-    const std::string mode = read_text("/sys/kernel/mm/transparent_hugepage/enabled");
+    const std::string mode = io_test::read_raw("/sys/kernel/mm/transparent_hugepage/enabled");
     if (mode.find("[madvise]") == std::string::npos && mode.find("[always]") == std::string::npos)
         GTEST_SKIP() << "transparent huge pages are off on this machine (" << mode << ")";
     const char* preset = std::getenv("TYPENET_HUGE_PAGES");  // the caller's setting, restored at the end
