@@ -176,51 +176,77 @@ inline void sgemm_micro_edge(int rows, int nv, std::size_t kc, const float* a, c
         sgemm_micro_nv<sgemm_mr, false>(nv, kc, a, lda, pb, c, ldc, rows, n_last, op);
 }
 
+#if TYPENET_ISA >= 1
+/// Transposes the 8 x 8 block in r (row q = r[q]) in registers.
+inline void sgemm_transpose8(__m256 (&r)[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+#endif
+
 /// Packs `valid` rows (of R) whose kc entries are contiguous (row r at
 /// src + r*ld) as dst[p*R + r], zeros for rows past `valid` up to a whole
 /// vector (the rest of the R is never read): a transpose.
 inline void sgemm_pack_transposed(const float* src, std::size_t ld, int valid, std::size_t kc, int R, float* dst) {
 #if TYPENET_ISA >= 1
-    // 8 x 8 blocks transposed in registers; a partial group of rows is
-    // stored masked so that the next p's entries are not overwritten.
+    // 8 x 8 blocks transposed in registers. Every loop over a block is
+    // unrolled, so that the block stays in registers (indexed at run time,
+    // GCC kept it on the stack: a Dense forward's packing of W^T then took a
+    // third of the product). Rows past `valid` load as zeros; a partial
+    // group of rows is stored masked so that the next p's entries are not
+    // overwritten; the last p block loads masked.
     const __m256 zero = _mm256_setzero_ps();
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     // The kernel reads whole vectors only up to the last valid entry.
     const int filled = std::min(R, (valid + sgemm_w - 1) / sgemm_w * sgemm_w);
+    const std::size_t uR = std::size_t(R);
     for (int g = 0; g < filled; g += 8) {
         const int lanes = std::min(8, filled - g), rows = std::clamp(valid - g, 0, 8);
-        const __m256i store_mask =
-            _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        for (std::size_t p = 0; p < kc; p += 8) {
-            const int steps = int(std::min<std::size_t>(8, kc - p));
-            const __m256i load_mask =
-                _mm256_cmpgt_epi32(_mm256_set1_epi32(steps), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            __m256 r[8];
-            for (int q = 0; q < 8; ++q) {
-                const float* s = src + std::size_t(g + q) * ld + p;
-                r[q] = q >= rows ? zero : steps == 8 ? _mm256_loadu_ps(s) : _mm256_maskload_ps(s, load_mask);
+        const __m256i store_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes), lane);
+        const float* s = src + std::size_t(g) * ld;
+        float* d = dst + std::size_t(g);
+        std::size_t p = 0;
+        if (rows == 8 && lanes == 8)  // the common case, without a condition inside
+            for (; p + 8 <= kc; p += 8) {
+                __m256 r[8];
+#pragma GCC unroll 8
+                for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(s + std::size_t(q) * ld + p);
+                sgemm_transpose8(r);
+#pragma GCC unroll 8
+                for (int q = 0; q < 8; ++q) _mm256_storeu_ps(d + (p + std::size_t(q)) * uR, r[q]);
             }
-            const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-            const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-            const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-            const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-            const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
-            const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
-            const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
-            const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
-            r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-            r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-            r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-            r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-            r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-            r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-            r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-            r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-            for (int q = 0; q < steps; ++q) {
-                float* d = dst + (p + std::size_t(q)) * std::size_t(R) + std::size_t(g);
+        for (; p < kc; p += 8) {
+            const int steps = int(std::min<std::size_t>(8, kc - p));
+            const __m256i load_mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(steps), lane);
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; ++q) {
+                const float* sq = s + std::size_t(q) * ld + p;
+                r[q] = q >= rows ? zero : steps == 8 ? _mm256_loadu_ps(sq) : _mm256_maskload_ps(sq, load_mask);
+            }
+            sgemm_transpose8(r);
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; ++q) {
+                if (q >= steps) break;
+                float* dq = d + (p + std::size_t(q)) * uR;
                 if (lanes == 8)
-                    _mm256_storeu_ps(d, r[q]);
+                    _mm256_storeu_ps(dq, r[q]);
                 else
-                    _mm256_maskstore_ps(d, store_mask, r[q]);
+                    _mm256_maskstore_ps(dq, store_mask, r[q]);
             }
         }
     }
