@@ -169,6 +169,21 @@ TEST_P(DirectConv, ReferenceCnnShapes) {
     }
 }
 
+// The backward-filter's chunk reduction: every element as the scalar loop
+// adds it, bit for bit, for every tail length; nothing past count written.
+TEST_P(DirectConv, AccumulateKernelEqualsScalarLoop) {
+    Rng rng(23);
+    for (const std::size_t count : {0, 1, 5, 15, 16, 17, 31, 33, 100}) {
+        std::vector<float> sum(count + 1), part(count + 1);
+        for (float& v : sum) v = float(rng.uniform(-1.0, 1.0));
+        for (float& v : part) v = float(rng.uniform(-1.0, 1.0)) * 1e-3f;
+        std::vector<float> want = sum;
+        for (std::size_t e = 0; e < count; ++e) want[e] += part[e];
+        TYPENET_ISA_CALL(GetParam(), conv_accumulate, sum.data(), part.data(), count);
+        EXPECT_TRUE(bitwise_equal(sum, want)) << "count " << count;
+    }
+}
+
 TEST_P(DirectConv, Batches) {
     for (size_t n : {1, 3, 63, 65}) check({n, 3, 9, 7, 5, 3, 3}, true, false);
 }

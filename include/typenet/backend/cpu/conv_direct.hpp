@@ -383,10 +383,8 @@ inline void conv_reduce_few_taps(const Cpu& be, const Conv2dGeometry& g, const C
         // out[0, count) = partial values [from, from + count) summed over chunks; vectorises along them.
         const auto reduce = [&](float* out, std::size_t from, std::size_t count) {
             std::memcpy(out, partials + from, count * sizeof(float));
-            for (std::size_t c = 1; c < p.w_chunks; ++c) {
-                const float* part = partials + c * p.w_partial + from;
-                for (std::size_t e = 0; e < count; ++e) out[e] += part[e];
-            }
+            for (std::size_t c = 1; c < p.w_chunks; ++c)
+                TYPENET_ISA_CALL(be.isa(), conv_accumulate, out, partials + c * p.w_partial + from, count);
         };
         if (begin < n_dw) reduce(dw + begin, begin, std::min(end, n_dw) - begin);
         if (db && end > n_dw) {
@@ -791,16 +789,14 @@ inline void conv2d_direct_backward_filter(const Cpu& be, const Conv2dGeometry& g
     conv_parallel(be, p.Kf + 1, p.chunks * p.co_pad, [&](std::size_t begin, std::size_t end) {
         float* sum = partials + begin * p.co_pad;
         const std::size_t count = (end - begin) * p.co_pad;
-        for (std::size_t c = 1; c < p.chunks; ++c) {
-            const float* part = partials + c * p.partial + begin * p.co_pad;
-            for (std::size_t e = 0; e < count; ++e) sum[e] += part[e];
-        }
-        for (std::size_t k = begin; k < end; ++k) {
-            const float* row = partials + k * p.co_pad;
-            if (k < p.Kf)
-                for (std::size_t co = 0; co < g.c_out; ++co) dw[co * p.Kf + k] = row[co];
-            else if (db)
-                std::copy(row, row + g.c_out, db);
+        for (std::size_t c = 1; c < p.chunks; ++c)
+            TYPENET_ISA_CALL(be.isa(), conv_accumulate, sum, partials + c * p.partial + begin * p.co_pad, count);
+        const std::size_t taps_end = std::min(end, p.Kf);
+        if (begin < taps_end)  // rows k of dw^T -> column k of dw (C_out, Kf)
+            TYPENET_ISA_CALL(be.isa(), conv_transpose, sum, p.co_pad, taps_end - begin, g.c_out, dw + begin, p.Kf);
+        if (db && end > p.Kf) {
+            const float* row = partials + p.Kf * p.co_pad;
+            std::copy(row, row + g.c_out, db);
         }
     });
 }
@@ -965,10 +961,8 @@ inline void conv2d_direct_maxpool2x2_backward(const Cpu& be, const Conv2dGeometr
     conv_parallel(be, g.c_out, g.c_in * g.kh * g.kw * p.chunks, [&](std::size_t begin, std::size_t end) {
         for (std::size_t co = begin; co < end; ++co) {
             float* sum = partials + co * g.kh * L;
-            for (std::size_t c = 1; c < p.chunks; ++c) {
-                const float* more = partials + c * part + co * g.kh * L;
-                for (std::size_t e = 0; e < g.kh * L; ++e) sum[e] += more[e];
-            }
+            for (std::size_t c = 1; c < p.chunks; ++c)
+                TYPENET_ISA_CALL(be.isa(), conv_accumulate, sum, partials + c * part + co * g.kh * L, g.kh * L);
             for (std::size_t ci = 0; ci < g.c_in; ++ci)
                 for (std::size_t r = 0; r < g.kh; ++r)
                     for (std::size_t c = 0; c < g.kw; ++c)
