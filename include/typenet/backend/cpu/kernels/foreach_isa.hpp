@@ -18,6 +18,12 @@
 // RelWithDebInfo) conv2's forward and backward ran 4-11% slower, at -O0
 // (Debug) the CNN's epoch took 82 s rather than 25 s. nvcc's front end does not
 // know the pragma; the host compiler, which it reaches, does.
+// -DTYPENET_KERNELS_O3=0 keeps the includer's level: the sanitizer builds
+// set it (they check correctness; under ASan at -O2 the -O3 kernels took
+// tests/test_kernels_conv.cpp's compile from 110 to 139 s).
+#if !defined(TYPENET_KERNELS_O3)
+#define TYPENET_KERNELS_O3 1
+#endif
 #if defined(__CUDACC__)
 #pragma nv_diagnostic push
 #pragma nv_diag_suppress 1675
@@ -37,7 +43,9 @@
 #else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi2")
+#if TYPENET_KERNELS_O3
 #pragma GCC optimize("O3")
+#endif
 #endif
 #define TYPENET_ISA 2
 namespace typenet::cpu_kernels::avx512 {
@@ -52,7 +60,9 @@ namespace typenet::cpu_kernels::avx512 {
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,bmi2")
+#if TYPENET_KERNELS_O3
 #pragma GCC optimize("O3")
+#endif
 #endif
 #define TYPENET_ISA 1
 namespace typenet::cpu_kernels::avx2 {
@@ -70,7 +80,7 @@ namespace typenet::cpu_kernels::avx2 {
 #endif
 #endif  // TYPENET_X86_KERNELS
 
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__GNUC__) && !defined(__clang__) && TYPENET_KERNELS_O3
 #pragma GCC push_options
 #pragma GCC optimize("O3")
 #endif
@@ -80,7 +90,7 @@ namespace typenet::cpu_kernels::portable {
 #include TYPENET_ISA_BODY
 }  // namespace typenet::cpu_kernels::portable
 #undef TYPENET_ISA
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__GNUC__) && !defined(__clang__) && TYPENET_KERNELS_O3
 #pragma GCC pop_options
 #endif
 #undef TYPENET_ISA_BODY
