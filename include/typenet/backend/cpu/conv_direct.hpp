@@ -247,9 +247,10 @@ inline int* conv_int_table(float* at, std::size_t count) {
     return ::new (static_cast<void*>(at)) int[count];
 }
 
-// Runs f(thread, item, first) for items [0, count), claimed one at a time
+// Runs f(slot, item, first) for items [0, count), claimed one at a time
 // from an atomic counter so a descheduled thread holds up at most one item;
-// `first` is true on a thread's first item of the call.
+// `slot` < threads() names the scratch the call may use (no two threads hold
+// one slot at once) and `first` is true on a slot's first item of the call.
 template <class F>
 void conv_run_items(const Cpu& be, std::size_t count, F&& f) {
     if (count == 0) return;

@@ -21,6 +21,7 @@
 #include "../../core/device.hpp"
 #include "../../core/error.hpp"
 #include "isa.hpp"
+#include "kernels/sgemm.hpp"
 #include "thread_pool.hpp"
 
 #if defined(TYPENET_HAS_OPENBLAS)
@@ -42,7 +43,9 @@ public:
         : threads_(threads), isa_(checked_isa(isa, "typenet::Cpu")) {
         detail::require(threads >= 1, "typenet::Cpu: the thread count must be at least 1 (got " +
                                           std::to_string(threads) + "); use Cpu{} for all cores");
-        pool_ = std::make_shared<cpu_detail::ThreadPool>(std::size_t(threads));
+        // Each worker allocates its SGEMM packing memory as it starts, so
+        // that no training step does, whichever thread runs which product.
+        pool_ = std::make_shared<cpu_detail::ThreadPool>(std::size_t(threads), cpu_kernels::sgemm_prepare_thread);
         // BLAS itself stays single-threaded: all parallel work, GEMM blocks
         // included, runs on our pool (see thread_pool.hpp for why).
 #if defined(TYPENET_HAS_OPENBLAS)

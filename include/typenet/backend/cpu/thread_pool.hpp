@@ -59,21 +59,42 @@ private:
 
 class ThreadPool {
 public:
-    explicit ThreadPool(std::size_t threads) : size_(threads < 1 ? 1 : threads) {
-        for (std::size_t i = 1; i < size_; ++i) workers_.emplace_back([this, i] { work(i); });
+    /// `prepare`, when given, runs once on each worker thread before the
+    /// constructor returns: per-thread buffers that kernels allocate on a
+    /// thread's first use exist before training starts, whichever thread
+    /// claims which index later.
+    explicit ThreadPool(std::size_t threads, void (*prepare)() = nullptr) : size_(threads < 1 ? 1 : threads) {
+        try {
+            for (std::size_t i = 1; i < size_; ++i)
+                workers_.emplace_back([this, prepare] {
+                    if (prepare) prepare();
+                    {
+                        std::lock_guard lock(mutex_);
+                        ++started_;
+                    }
+                    done_.notify_one();
+                    work();
+                });
+        } catch (...) {  // std::system_error: stop the threads that did start
+            stop();
+            throw;
+        }
+        std::unique_lock lock(mutex_);
+        done_.wait(lock, [&] { return started_ == workers_.size(); });
     }
-    ~ThreadPool() {
-        stop_.store(true, std::memory_order_relaxed);
-        publish();
-        for (auto& w : workers_) w.join();
-    }
+    ~ThreadPool() { stop(); }
     ThreadPool(const ThreadPool&) = delete;
     ThreadPool& operator=(const ThreadPool&) = delete;
 
     std::size_t size() const { return size_; }
 
-    /// Runs task(i) for i in [0, size()) - i = 0 on the caller - and returns
-    /// when all are done. Not re-entrant: tasks must not call run().
+    /// Runs task(i) for i in [0, size()), each index once, and returns when
+    /// all are done. The caller and the workers claim indices one at a time,
+    /// so when a worker is descheduled (the cores are shared) or still
+    /// waking up, the caller runs its index too and returns without waiting
+    /// for it; a worker waits only for indices that a running thread claimed.
+    /// task(i) must not depend on which thread runs it. Not re-entrant:
+    /// tasks must not call run().
     template <class F>
     void run(F&& f) {
         TaskRef task(f);
@@ -83,14 +104,18 @@ public:
         }
         adapt_spin();
         task_ = task;
-        pending_.store(size_ - 1, std::memory_order_relaxed);
-        publish();
-        task(0);
-        // Workers finish within microseconds of the caller for balanced work:
-        // spin before sleeping.
-        if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+        finished_.store(0, std::memory_order_relaxed);
+        const std::uint64_t region = ++regions_;
+        publish(region);
+        for (std::size_t i = claim(region); i < size_; i = claim(region)) {
+            task(i);
+            finished_.fetch_add(1, std::memory_order_acq_rel);
+        }
+        // A worker that claimed an index is running it (or was preempted in
+        // it): spin for a balanced finish before sleeping.
+        if (!spin_until([&] { return finished_.load(std::memory_order_acquire) == size_; })) {
             std::unique_lock lock(mutex_);
-            done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+            done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == size_; });
         }
     }
 
@@ -152,28 +177,54 @@ private:
         }
     }
 
-    void publish() {
+    void stop() {
+        stop_.store(true, std::memory_order_relaxed);
+        publish(++regions_);
+        for (auto& w : workers_) w.join();
+    }
+
+    // state_ holds the region's number (high 32 bits) and how many of its
+    // indices are claimed (low 32 bits), so that a claim made by a worker
+    // that saw an earlier region fails instead of running this one's task.
+    static constexpr std::uint64_t claimed_mask = 0xffff'ffffu;
+    static std::uint64_t region_of(std::uint64_t state) { return state >> 32; }
+
+    void publish(std::uint64_t region) {
         {
             std::lock_guard lock(mutex_);
-            generation_.fetch_add(1, std::memory_order_release);
+            state_.store(region << 32, std::memory_order_release);
         }
         wake_.notify_all();
     }
 
-    void work(std::size_t index) {
+    // The next unclaimed index of `region`, or size_ when none is left or
+    // the region is over.
+    std::size_t claim(std::uint64_t region) {
+        std::uint64_t s = state_.load(std::memory_order_acquire);
+        while (region_of(s) == (region & claimed_mask) && (s & claimed_mask) < size_)
+            if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire))
+                return static_cast<std::size_t>(s & claimed_mask);
+        return size_;
+    }
+
+    void work() {
         std::uint64_t seen = 0;
         while (true) {
             // Spin (the next parallel region usually follows soon), then sleep.
-            if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
+            const auto fresh = [&] { return region_of(state_.load(std::memory_order_acquire)) != seen; };
+            if (!spin_until(fresh)) {
                 std::unique_lock lock(mutex_);
-                wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+                wake_.wait(lock, fresh);
             }
-            seen = generation_.load(std::memory_order_acquire);
+            seen = region_of(state_.load(std::memory_order_acquire));
             if (stop_.load(std::memory_order_relaxed)) return;
-            task_(index);
-            if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-                std::lock_guard lock(mutex_);
-                done_.notify_one();
+            // task_ is this region's while an index claimed in it is unfinished.
+            for (std::size_t i = claim(seen); i < size_; i = claim(seen)) {
+                task_(i);
+                if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == size_) {
+                    std::lock_guard lock(mutex_);
+                    done_.notify_one();
+                }
             }
         }
     }
@@ -182,8 +233,10 @@ private:
     std::size_t size_;
     std::vector<std::thread> workers_;
     TaskRef task_{noop_};
-    std::atomic<std::uint64_t> generation_{0};
-    std::atomic<std::size_t> pending_{0};
+    std::size_t started_ = 0;    // workers past `prepare` (under mutex_)
+    std::uint64_t regions_ = 0;  // the caller's count of regions run
+    std::atomic<std::uint64_t> state_{0};
+    std::atomic<std::size_t> finished_{0};
     std::atomic<bool> stop_{false};
     std::mutex mutex_;
     std::condition_variable wake_, done_;

@@ -24,7 +24,8 @@
 // along k, 16 sums per tile reduced by one add tree).
 //
 // Packing memory: one thread_local buffer per thread, allocated on that
-// thread's first call at its full size (MC*KC + KC*NC floats, 1.22 MiB;
+// thread's first call (a thread pool worker's as it starts, see
+// sgemm_prepare_thread) at its full size (MC*KC + KC*NC floats, 1.22 MiB;
 // pages are touched only as used) and kept until the thread exits, so no call
 // after the first allocates. The result is deterministic: the same call gives
 // bit-identical results (the order of operations depends only on the shape
@@ -113,6 +114,10 @@ inline void sgemm(CpuIsa isa, bool trans_a, bool trans_b, std::size_t m, std::si
     TYPENET_ISA_CALL(isa, sgemm_serial, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
                      bias_per_column, relu);
 }
+
+/// Allocates the calling thread's packing memory now rather than on its
+/// first product (the thread pool's workers call it as they start).
+inline void sgemm_prepare_thread() { sgemm_detail::pack_buffer(); }
 
 /// The micro-tile (MR rows x NR columns) of a path, for reports.
 inline int sgemm_mr(CpuIsa isa) { return TYPENET_ISA_CALL(isa, sgemm_tile_rows); }
