@@ -98,6 +98,10 @@ TEST(ThreadPool, RegionsDoNotWaitForAWorkerThatIsNotRunning) {
         ~ThawAtExit() { thaw.store(true); }
     } thaw_at_exit;
     pool.run([](std::size_t) {});  // the worker exists and has run
+    // Let it finish the region and fall asleep, so that the signal cannot
+    // freeze it while it holds the pool's mutex (a region would then wait
+    // for that, not for the worker).
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     struct sigaction action {}, previous{};
     action.sa_handler = freeze_handler;
     sigemptyset(&action.sa_mask);
