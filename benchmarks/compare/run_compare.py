@@ -19,12 +19,22 @@ benchmarks/results/.
   benchmarks/compare/run_compare.py --quick         # MLPs only, 2 repetitions: a smoke run
   benchmarks/compare/run_compare.py --device cuda   # GPU: typenet on CUDA, PyTorch eager and compiled
   benchmarks/compare/run_compare.py --time-to 0.99  # wall time to 99% test accuracy, mnist_fast's recipe
+  benchmarks/compare/run_compare.py --load          # each run quiet and beside a one-core busy loop
 
 --time-to X instead times examples/mnist_fast (a BatchNorm CNN, Adam under a
 per-batch one-cycle, batch 64, one epoch) against the same network, optimizer,
 schedule and batch in PyTorch (torch_epoch.py --net fast --recipe fast): the
 wall time from the first batch to the end of the first epoch whose test
 accuracy reaches X, evaluation included; median of the repetitions.
+
+--load runs every epoch twice, quiet and beside a competing one-core load (a
+`sh -c 'while :; do :; done'` process), the order alternating, and reports
+loaded / quiet per library; also the cores each process used (its user + sys
+CPU time over its wall time) and, sampled every 10 ms during the loaded runs,
+how often the busy loop had its CPU to itself, i.e. the scheduler had put all
+of the library's runnable threads on the other CPUs. With T threads on T
+cores a fair scheduler gives the library T^2/(T + 1) cores (4/3 for 2), so
+an epoch that scales perfectly takes (T + 1)/T of its quiet time: 1.5x on 2.
 """
 import argparse
 import datetime
@@ -36,6 +46,8 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -120,6 +132,12 @@ def parse_args():
                         "--torch-env OMP_WAIT_POLICY=passive")
     p.add_argument("--machine", default=None, help="machine name for the results file (default: from the CPU/GPU)")
     p.add_argument("--out", default=None, help="results file (default benchmarks/results/<date>-<machine>.md)")
+    p.add_argument("--load", action="store_true",
+                   help="run each epoch quiet and beside a one-core busy loop; report loaded / quiet "
+                        "(the results file gets a -load suffix)")
+    p.add_argument("--libs", default="typenet,pytorch,libtorch",
+                   help="comma-separated libraries to run: typenet, pytorch, libtorch (default all; typenet is "
+                        "needed for the ratio column, except with --load)")
     p.add_argument("--time-to", type=float, default=None, metavar="X",
                    help="time mnist_fast's recipe to test accuracy X in both libraries (e.g. 0.99)")
     a = p.parse_args()
@@ -127,6 +145,13 @@ def parse_args():
         a.reps = 2 if a.quick else 3
     if a.threads < 1 or a.reps < 1:
         fail("--threads and --reps must be at least 1")
+    a.libs = set(a.libs.split(","))
+    if not a.libs or not a.libs <= {"typenet", "pytorch", "libtorch"}:
+        fail(f"--libs takes typenet, pytorch and/or libtorch, comma-separated; got '{','.join(sorted(a.libs))}'")
+    if "typenet" not in a.libs and not a.load and a.time_to is None:
+        fail("--libs must include typenet: the table's ratios are typenet's time over each library's")
+    if a.load and (a.device != "cpu" or a.time_to is not None):
+        fail("--load measures CPU epochs: it does not combine with --device cuda or --time-to")
     return a
 
 
@@ -146,6 +171,8 @@ def check_inputs(a):
 
 def libtorch_exe(a):
     """compare_libtorch in the build directory, or None with the reason the libtorch row is skipped."""
+    if "libtorch" not in a.libs:
+        return None, "libtorch C++ rows left out (--libs)"
     exe = os.path.join(a.build, "benchmarks", "compare_libtorch")
     if os.access(exe, os.X_OK):
         return exe, None
@@ -229,16 +256,14 @@ def runners(a, exe, tinfo, tn_info, lt_exe, lt_info, notes):
             specs.append("OMP_WAIT_POLICY=passive")
         for spec in specs:
             out.append((f"{name} [{spec}]", libtorch, dict(torch_env, **parse_env(spec))))
-    return out
+    family = {"typenet": "typenet", "PyTorch": "pytorch", "libtorch": "libtorch"}
+    return [lib for lib in out if family[lib[0].split()[0]] in a.libs]
 
 
 def measure(a, libs):
     """results[(net, batch)][lib] = list of run dicts, runs interleaved per configuration."""
-    configs = [c for c in CONFIGS if (not a.quick or c[1] != "cnn") and (not a.only or c[1] in a.only.split(","))]
-    if not configs:
-        fail(f"--only '{a.only}' selects no configuration (nets: cnn, mlp_small, mlp_wide)")
     results = {}
-    for label, net, batch in configs:
+    for label, net, batch in selected_configs(a):
         runs = results.setdefault((label, net, batch), {name: [] for name, _, _ in libs})
         for rep in range(a.reps):
             # Alternate which library goes first, so a drift in machine load hits both alike.
@@ -249,6 +274,116 @@ def measure(a, libs):
                 print(f"  {label:30s} {name:22s} run {rep + 1}/{a.reps}: {r['seconds']:.3f} s, "
                       f"test accuracy {100 * r['test_accuracy']:.2f}%", flush=True)
     return results
+
+
+def threads_by_cpu(pid):
+    """{cpu: runnable threads of process pid on it}; {} once the process is gone."""
+    out = {}
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+            if fields[0] == "R":
+                cpu = int(fields[36])  # stat field 39, 'processor'
+                out[cpu] = out.get(cpu, 0) + 1
+    except (OSError, IndexError, ValueError):
+        pass
+    return out
+
+
+def cpu_of(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[36])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def run_timed(cmd, env, loaded):
+    """Runs cmd, quiet or beside a one-core busy loop. Returns its last JSON line with 'cores' (the process's
+    user + sys CPU seconds over its wall seconds) and, when loaded, 'alone' (the share of 10 ms samples in which
+    none of cmd's runnable threads was on the busy loop's CPU)."""
+    busy = subprocess.Popen(["sh", "-c", "while :; do :; done"]) if loaded else None
+    try:
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            start = time.monotonic()
+            p = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+            alone = samples = 0
+            while True:
+                pid, status, usage = os.wait4(p.pid, os.WNOHANG)  # wait4: the child's own CPU time
+                if pid:
+                    break
+                if busy:
+                    where, busy_cpu = threads_by_cpu(p.pid), cpu_of(busy.pid)
+                    if where and busy_cpu is not None:
+                        samples += 1
+                        alone += busy_cpu not in where
+                time.sleep(0.01)
+            wall = time.monotonic() - start
+            p.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0), err.seek(0)
+            stdout, stderr = out.read(), err.read()
+    finally:
+        if busy:
+            busy.kill()
+            busy.wait()
+    if p.returncode != 0:
+        fail(f"command failed (exit {p.returncode}): {shlex.join(cmd)}\n{stderr.strip()}\n{stdout.strip()}")
+    lines = [json.loads(l) for l in stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        fail(f"no JSON output from: {shlex.join(cmd)}\n{stderr.strip()}")
+    r = dict(lines[-1], cores=(usage.ru_utime + usage.ru_stime) / wall)
+    if loaded:
+        r["alone"] = alone / samples if samples else float("nan")
+    return r
+
+
+def selected_configs(a):
+    configs = [c for c in CONFIGS if (not a.quick or c[1] != "cnn") and (not a.only or c[1] in a.only.split(","))]
+    if not configs:
+        fail(f"--only '{a.only}' selects no configuration (nets: cnn, mlp_small, mlp_wide)")
+    return configs
+
+
+def measure_load(a, libs):
+    """--load: results[(label, net, batch)][lib] = {'quiet': [runs], 'loaded': [runs]}, interleaved."""
+    results = {}
+    for label, net, batch in selected_configs(a):
+        runs = results.setdefault((label, net, batch), {name: {"quiet": [], "loaded": []} for name, _, _ in libs})
+        for rep in range(a.reps):
+            order = libs if rep % 2 == 0 else list(reversed(libs))
+            for name, cmd, env in order:
+                for loaded in ((False, True) if rep % 2 == 0 else (True, False)):
+                    r = run_timed(cmd(net, batch), dict(os.environ, **env), loaded)
+                    runs[name]["loaded" if loaded else "quiet"].append(r)
+                    print(f"  {label:30s} {name:22s} run {rep + 1}/{a.reps} {'loaded' if loaded else 'quiet '}: "
+                          f"{r['seconds']:.3f} s, {r['cores']:.2f} cores, test accuracy "
+                          f"{100 * r['test_accuracy']:.2f}%", flush=True)
+    return results
+
+
+def load_table(results, libs):
+    rows = ["| configuration | library | quiet s/epoch (median) | loaded s/epoch (median) | loaded / quiet "
+            "| cores used, quiet / loaded (median) | busy loop alone on its CPU (loaded samples) |",
+            "|---|---|---:|---:|---:|---:|---:|"]
+    for (label, _, _), runs in results.items():
+        for name, _, _ in libs:
+            q, l = runs[name]["quiet"], runs[name]["loaded"]
+            mq, ml = statistics.median(r["seconds"] for r in q), statistics.median(r["seconds"] for r in l)
+            cq, cl = statistics.median(r["cores"] for r in q), statistics.median(r["cores"] for r in l)
+            alone = statistics.median(r["alone"] for r in l)
+            rows.append(f"| {label} | {name} | {mq:.3f} | {ml:.3f} | **{ml / mq:.2f}** | {cq:.2f} / {cl:.2f} "
+                        f"| {100 * alone:.0f}% |")
+    return "\n".join(rows)
+
+
+def load_runs(results):
+    out = ["", "Runs (seconds per epoch, in run order, quiet / loaded):", ""]
+    for (label, _, _), runs in results.items():
+        for name, r in runs.items():
+            out.append(f"- {label}, {name}: " + ", ".join(f"{q['seconds']:.3f} / {l['seconds']:.3f}"
+                                                        for q, l in zip(r["quiet"], r["loaded"])))
+    return "\n".join(out) + "\n"
 
 
 def table(results, libs):
@@ -419,15 +554,26 @@ def main():
         print(f"note: {n}")
     load_before = load_average()
     print(f"run_compare: {a.device}, {a.threads} threads, {a.reps} repetitions; load average {load_before}")
-    results = measure(a, libs)
-    report = (header(a, tinfo, tn_info, lt_info, notes, libs, load_before, load_average()) + table(results, libs)
-              + "\n" + raw_runs(results))
-    print("\n" + table(results, libs))
+    if a.load:
+        notes.append("--load: each epoch twice, quiet and beside `sh -c 'while :; do :; done'` (one core kept "
+                     "busy), the order alternating; cores used = the process's user + sys CPU time / its wall time "
+                     "(loading and evaluation included); busy loop alone = share of 10 ms samples in which no "
+                     "runnable thread of the library was on the busy loop's CPU; a fair scheduler gives the "
+                     f"library's {a.threads} threads {a.threads ** 2}/{a.threads + 1} cores in all beside the loop, "
+                     f"so a perfectly parallel epoch takes {(a.threads + 1) / a.threads:.2f}x its quiet time")
+        results = measure_load(a, libs)
+        body, runs = load_table(results, libs), load_runs(results)
+    else:
+        results = measure(a, libs)
+        body, runs = table(results, libs), raw_runs(results)
+    report = header(a, tinfo, tn_info, lt_info, notes, libs, load_before, load_average()) + body + "\n" + runs
+    print("\n" + body)
     for n in notes:
         print(f"note: {n}")
     if a.out is None:
         machine = a.machine or slug(tinfo.get("gpu") if a.device == "cuda" else f"{cpu_model()}-{os.cpu_count()}c")
-        name = f"{datetime.date.today().isoformat()}-{machine}{'-smoke' if a.quick else ''}.md"
+        suffix = ("-smoke" if a.quick else "") + ("-load" if a.load else "")
+        name = f"{datetime.date.today().isoformat()}-{machine}{suffix}.md"
         a.out = os.path.join(ROOT, "benchmarks", "results", name)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
