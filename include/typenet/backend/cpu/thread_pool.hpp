@@ -105,7 +105,7 @@ public:
         adapt_spin();
         task_ = task;
         finished_.store(0, std::memory_order_relaxed);
-        const std::uint64_t region = ++regions_;
+        const std::uint32_t region = ++regions_;
         publish(region);
         for (std::size_t i = claim(region); i < size_; i = claim(region)) {
             task(i);
@@ -186,29 +186,30 @@ private:
     // state_ holds the region's number (high 32 bits) and how many of its
     // indices are claimed (low 32 bits), so that a claim made by a worker
     // that saw an earlier region fails instead of running this one's task.
+    // Region numbers wrap; a worker compares them only for equality.
     static constexpr std::uint64_t claimed_mask = 0xffff'ffffu;
-    static std::uint64_t region_of(std::uint64_t state) { return state >> 32; }
+    static std::uint32_t region_of(std::uint64_t state) { return static_cast<std::uint32_t>(state >> 32); }
 
-    void publish(std::uint64_t region) {
+    void publish(std::uint32_t region) {
         {
             std::lock_guard lock(mutex_);
-            state_.store(region << 32, std::memory_order_release);
+            state_.store(std::uint64_t{region} << 32, std::memory_order_release);
         }
         wake_.notify_all();
     }
 
     // The next unclaimed index of `region`, or size_ when none is left or
     // the region is over.
-    std::size_t claim(std::uint64_t region) {
+    std::size_t claim(std::uint32_t region) {
         std::uint64_t s = state_.load(std::memory_order_acquire);
-        while (region_of(s) == (region & claimed_mask) && (s & claimed_mask) < size_)
+        while (region_of(s) == region && (s & claimed_mask) < size_)
             if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire))
                 return static_cast<std::size_t>(s & claimed_mask);
         return size_;
     }
 
     void work() {
-        std::uint64_t seen = 0;
+        std::uint32_t seen = 0;
         while (true) {
             // Spin (the next parallel region usually follows soon), then sleep.
             const auto fresh = [&] { return region_of(state_.load(std::memory_order_acquire)) != seen; };
@@ -234,7 +235,7 @@ private:
     std::vector<std::thread> workers_;
     TaskRef task_{noop_};
     std::size_t started_ = 0;    // workers past `prepare` (under mutex_)
-    std::uint64_t regions_ = 0;  // the caller's count of regions run
+    std::uint32_t regions_ = 0;  // the caller's count of regions run
     std::atomic<std::uint64_t> state_{0};
     std::atomic<std::size_t> finished_{0};
     std::atomic<bool> stop_{false};
