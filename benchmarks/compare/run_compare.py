@@ -433,7 +433,9 @@ def header(a, tinfo, tn_info, lt_info, notes, libs, load_before, load_after):
     lines += ["- same settings: architecture, Glorot-uniform init with zero biases, RMSprop lr 1e-3 rho 0.9 "
               "eps 1e-7 no decay, mean softmax cross-entropy, shuffled each epoch, MNIST resident as tensors "
               "(no DataLoader); timed: the epoch's training loop (not loading, not evaluation)",
-              "- ratio: typenet's median seconds / that library's median seconds (below 1: typenet is faster)",
+              "- ratio: " + ("loaded / quiet: a library's median loaded seconds over its median quiet seconds"
+                             if a.load else
+                             "typenet's median seconds / that library's median seconds (below 1: typenet is faster)"),
               "", "Commands (one run each; `NET`/`BATCH` per configuration):", "", "```",
               f"{shlex.join(sys.argv)}"]
     for name, cmd, env in libs:
