@@ -304,6 +304,7 @@ def run_timed(cmd, env, loaded):
     user + sys CPU seconds over its wall seconds) and, when loaded, 'alone' (the share of 10 ms samples in which
     none of cmd's runnable threads was on the busy loop's CPU)."""
     busy = subprocess.Popen(["sh", "-c", "while :; do :; done"]) if loaded else None
+    p = None
     try:
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             start = time.monotonic()
@@ -324,6 +325,9 @@ def run_timed(cmd, env, loaded):
             out.seek(0), err.seek(0)
             stdout, stderr = out.read(), err.read()
     finally:
+        if p is not None and p.returncode is None:  # interrupted before the child was reaped
+            p.kill()
+            p.wait()
         if busy:
             busy.kill()
             busy.wait()
