@@ -137,7 +137,7 @@ def parse_args():
                         "(the results file gets a -load suffix)")
     p.add_argument("--libs", default="typenet,pytorch,libtorch",
                    help="comma-separated libraries to run: typenet, pytorch, libtorch (default all; typenet is "
-                        "needed for the ratio column, except with --load)")
+                        "needed for the ratio column, except with --load; --time-to always runs typenet and PyTorch)")
     p.add_argument("--time-to", type=float, default=None, metavar="X",
                    help="time mnist_fast's recipe to test accuracy X in both libraries (e.g. 0.99)")
     a = p.parse_args()
