@@ -276,27 +276,27 @@ def measure(a, libs):
     return results
 
 
-def threads_by_cpu(pid):
-    """{cpu: runnable threads of process pid on it}; {} once the process is gone."""
-    out = {}
+def stat_fields(path):
+    """The fields of a /proc/.../stat file after the command name (which may hold spaces); None once gone."""
     try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-            if fields[0] == "R":
-                cpu = int(fields[36])  # stat field 39, 'processor'
-                out[cpu] = out.get(cpu, 0) + 1
-    except (OSError, IndexError, ValueError):
-        pass
-    return out
-
-
-def cpu_of(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[36])
-    except (OSError, IndexError, ValueError):
+        with open(path) as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return None
+
+
+def cpu_of(fields):
+    return int(fields[36])  # stat field 39, 'processor'
+
+
+def runnable_cpus(pid):
+    """The CPUs that process pid's runnable threads are on; empty once the process is gone."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return set()
+    stats = (stat_fields(f"/proc/{pid}/task/{tid}/stat") for tid in tids)
+    return {cpu_of(f) for f in stats if f and f[0] == "R"}
 
 
 def run_timed(cmd, env, loaded):
@@ -315,10 +315,10 @@ def run_timed(cmd, env, loaded):
                 if pid:
                     break
                 if busy:
-                    where, busy_cpu = threads_by_cpu(p.pid), cpu_of(busy.pid)
-                    if where and busy_cpu is not None:
+                    where, busy_stat = runnable_cpus(p.pid), stat_fields(f"/proc/{busy.pid}/stat")
+                    if where and busy_stat:
                         samples += 1
-                        alone += busy_cpu not in where
+                        alone += cpu_of(busy_stat) not in where
                 time.sleep(0.01)
             wall = time.monotonic() - start
             p.returncode = os.waitstatus_to_exitcode(status)
