@@ -144,11 +144,13 @@ TYPED_TEST(CpuOps, GemmMatchesNaiveForAllTransposesPaddedStridesAndScalars) {
 // --- linear (Dense forward: product, bias, ReLU in one op) ----------------
 
 // Shapes (n, in, out): tiny, odd, and large enough that 2 threads split rows
-// (128 x 784 -> 512) or, with n < 4, columns (3 x 300 -> 700).
+// (128 x 784 -> 512) or, with n < 4, columns (3 x 300 -> 700); a CNN's
+// classifier input (64 x 576 -> 70), which the x86 SGEMM computes transposed.
 struct LinearShape {
     size_t n, in, out;
 };
-constexpr LinearShape linear_shapes[] = {{1, 1, 1}, {5, 7, 3}, {17, 33, 49}, {128, 784, 512}, {3, 300, 700}};
+constexpr LinearShape linear_shapes[] = {{1, 1, 1},       {5, 7, 3},      {17, 33, 49},
+                                         {128, 784, 512}, {3, 300, 700}, {64, 576, 70}};
 
 TYPED_TEST(CpuOps, LinearForwardMatchesNaiveAndEqualsGemmBiasRelu) {
     using T = TypeParam;

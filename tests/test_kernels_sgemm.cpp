@@ -61,9 +61,15 @@ std::string describe(const Case& t) {
            " pad=" + std::to_string(t.pad);
 }
 
-/// Runs one case on `isa` and checks every element against a double
-/// reference, within 1e-5 of sum |alpha a b| + |beta c| + |bias| (+ a tiny floor).
-void check_case(CpuIsa isa, const Case& t) {
+/// The product under test: kern::sgemm's signature without trans_a/trans_b
+/// when a route is called directly (tb only).
+using Route = void (*)(std::size_t, std::size_t, std::size_t, float, const float*, std::size_t, const float*,
+                       std::size_t, float, float*, std::size_t, const float*, bool);
+
+/// Runs one case on `isa` (or on `route`, a transposed-B case) and checks
+/// every element against a double reference, within 1e-5 of
+/// sum |alpha a b| + |beta c| + |bias| (+ a tiny floor).
+void check_case(CpuIsa isa, const Case& t, Route route = nullptr) {
     const std::size_t a_rows = t.ta ? t.k : t.m, a_cols = t.ta ? t.m : t.k;
     const std::size_t b_rows = t.tb ? t.n : t.k, b_cols = t.tb ? t.k : t.n;
     const std::size_t lda = a_cols + t.pad, ldb = b_cols + t.pad, ldc = t.n + t.pad;
@@ -73,8 +79,12 @@ void check_case(CpuIsa isa, const Case& t) {
     auto c = random_values(t.m * ldc, 4);
     if (t.beta == 0.0f) std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
     const auto c0 = c;
-    kern::sgemm(isa, t.ta, t.tb, t.m, t.n, t.k, t.alpha, a.data(), lda, b.data(), ldb, t.beta, c.data(), ldc,
-                t.bias ? bias.data() : nullptr, t.relu);
+    if (route)
+        route(t.m, t.n, t.k, t.alpha, a.data(), lda, b.data(), ldb, t.beta, c.data(), ldc,
+              t.bias ? bias.data() : nullptr, t.relu);
+    else
+        kern::sgemm(isa, t.ta, t.tb, t.m, t.n, t.k, t.alpha, a.data(), lda, b.data(), ldb, t.beta, c.data(), ldc,
+                    t.bias ? bias.data() : nullptr, t.relu);
     for (std::size_t i = 0; i < t.m; ++i) {
         for (std::size_t j = 0; j < t.n; ++j) {
             double sum = 0, mag = 0;
@@ -185,6 +195,42 @@ TEST_P(SgemmPath, FewColumnsOfTransposedB) {
         check_case(GetParam(), {false, true, 128, 10, 512, 1.0f, beta, true, true, 0});
         check_case(GetParam(), {false, true, 64, 10, 784, 0.5f, beta, false, false, 2});
     }
+}
+
+// A transposed B with few columns computed as C^T = B A^T and moved back
+// (the x86 paths' route for a Dense forward with few rows per thread): row
+// and column counts around the 8 x 8 blocks of the move, C^T in several
+// passes of 480 rows, every epilogue; and that the Dense shapes it is meant
+// for take it.
+TEST_P(SgemmPath, TransposedProduct) {
+    const CpuIsa isa = GetParam();
+    SKIP_IF_UNSUPPORTED(isa);
+#if defined(TYPENET_X86_KERNELS)
+    if (isa == CpuIsa::portable) GTEST_SKIP() << "the portable path has no transposed route";
+    const Route route = isa == CpuIsa::avx512 ? kern::avx512::sgemm_transposed_product
+                                              : kern::avx2::sgemm_transposed_product;
+    const auto prefer = isa == CpuIsa::avx512 ? kern::avx512::sgemm_prefer_transposed
+                                              : kern::avx2::sgemm_prefer_transposed;
+    for (const std::size_t m : {1, 7, 9, 32, 481})
+        for (const std::size_t n : {1, 9, 70, 128})
+            for (const std::size_t k : {1, 70, 300}) {
+                const std::size_t h = m * 5 + n * 3 + k;
+                const float betas[] = {0.0f, 1.0f, 0.5f};
+                check_case(isa,
+                           {false, true, m, n, k, h % 2 ? 1.0f : -0.5f, betas[h % 3], h % 4 < 2, h % 5 < 2,
+                            h % 3 == 0 ? 0u : 3u},
+                           route);
+                if (HasFatalFailure()) return;
+            }
+    check_case(isa, {false, true, 1000, 70, 64, 1.0f, 0.5f, true, true, 1}, route);
+    // A CNN's 576 -> 70 Dense at 32 rows per thread: routed, through sgemm too.
+    EXPECT_TRUE(prefer(32, 70, 576));
+    for (const float beta : {0.0f, 1.0f, 0.5f}) check_case(isa, {false, true, 32, 70, 576, 1.0f, beta, true, true, 0});
+    EXPECT_FALSE(prefer(500, 70, 784));  // many rows: packing them costs more than the lanes save
+    EXPECT_FALSE(prefer(16, 129, 576));  // more columns than the route takes
+#else
+    GTEST_SKIP() << "the transposed route is on the x86 paths only";
+#endif
 }
 
 TEST_P(SgemmPath, KZeroScalesC) {

@@ -21,12 +21,16 @@
 // their own AVX-512 routes: 9-12 rows with B not transposed (a 10-output
 // layer's weight gradient: one 12-row tile across B), and at most 16 columns
 // of a transposed B with k >= 128 (a classifier's forward: dot products
-// along k, 16 sums per tile reduced by one add tree).
+// along k, 16 sums per tile reduced by one add tree). On both x86 paths, a
+// transposed B of at most 128 columns against few rows of A (a Dense
+// forward split over threads) is computed as C^T = B A^T when a cost count
+// says so (sgemm_prefer_transposed): every lane busy, and only the rows of
+// A packed, not all of B^T.
 //
 // Packing memory: one thread_local buffer per thread, allocated on that
 // thread's first call (a thread pool worker's as it starts, see
-// sgemm_prepare_thread) at its full size (MC*KC + KC*NC floats, 1.22 MiB;
-// pages are touched only as used) and kept until the thread exits, so no call
+// sgemm_prepare_thread) at its full size (MC*KC + KC*NC floats and a C^T of
+// 128 x 480, 1.45 MiB; pages are touched only as used) and kept until the thread exits, so no call
 // after the first allocates. The result is deterministic: the same call gives
 // bit-identical results (the order of operations depends only on the shape
 // and the path).
@@ -75,12 +79,21 @@ private:
     std::size_t size_ = 0;
 };
 
-/// This thread's packing buffer, sized for the largest blocks of any path on
-/// first use so that later calls never allocate.
+// The transposed route's C^T (sgemm_transposed_product): at most
+// transposed_max_n rows of transposed_rows columns.
+inline constexpr std::size_t transposed_max_n = 128;
+inline constexpr std::size_t transposed_rows = 480;
+
+/// This thread's packing buffer, sized for the largest blocks of any path
+/// (and, after them, C^T) on first use so that later calls never allocate.
 inline float* pack_buffer() {
     thread_local PackBuffer buffer;
-    return buffer.get(mc_max * kc_max + kc_max * nc_max);
+    return buffer.get(mc_max * kc_max + kc_max * nc_max + transposed_max_n * transposed_rows);
 }
+
+/// The part of this thread's buffer that holds C^T (the blocked product
+/// that fills it packs into the parts before).
+inline float* transposed_buffer() { return pack_buffer() + mc_max * kc_max + kc_max * nc_max; }
 
 }  // namespace typenet::cpu_kernels::sgemm_detail
 

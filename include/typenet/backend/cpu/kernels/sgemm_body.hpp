@@ -530,27 +530,13 @@ inline void sgemm_dot_product(std::size_t m, std::size_t n, std::size_t k, float
 }
 #endif
 
-/// The serial product (see sgemm.hpp): blocks of B (jc, pc), blocks of A
-/// (ic), then NR x MR tiles, with B's panel reused from L1 across A's panels.
-inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
-                         const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
-                         std::size_t ldc, const float* bias, bool relu) {
+/// The blocked product (m, n, k >= 1, alpha != 0): blocks of B (jc, pc),
+/// blocks of A (ic), then NR x MR tiles, with B's panel reused from L1
+/// across A's panels.
+inline void sgemm_blocked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                          const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+                          std::size_t ldc, const float* bias, bool relu) {
     using namespace sgemm_detail;
-    if (m == 0 || n == 0) return;
-    if (k == 0 || alpha == 0.0f) {
-        sgemm_scale_only(m, n, beta, c, ldc, bias, relu);
-        return;
-    }
-#if TYPENET_ISA == 2
-    if (m > std::size_t(sgemm_mr) && m <= std::size_t(sgemm_few_rows) && !trans_b) {
-        sgemm_few_rows_product(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu);
-        return;
-    }
-    if (!trans_a && trans_b && n <= std::size_t(sgemm_w) && k >= sgemm_dot_min_k) {
-        sgemm_dot_product(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu);
-        return;
-    }
-#endif
     // A non-transposed B is read in place (only a partial last panel is
     // packed) when packing would not pay: few row tiles reuse each panel and
     // the panel's kc rows are few enough to stay in L1 and the TLB. Packed,
@@ -618,4 +604,110 @@ inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t 
             }
         }
     }
+}
+
+#if TYPENET_ISA >= 1
+/// C = alpha A B^T (A m x k and B n x k, both with rows along k: a Dense
+/// forward y = x W^T) computed transposed, C^T = B A^T, when that is
+/// cheaper. The direct product packs B^T (n columns, whole for every row
+/// block and thread) and, for n not a multiple of the vector width, runs
+/// lanes that hold nothing (70 outputs fill 70 of 80); transposed, the rows
+/// of A go along the lanes and A is packed instead. Counted per k step:
+/// vector FMAs (two a cycle) and packed floats (about six a cycle; the
+/// transposed product also moves C^T back, m*n floats). A CNN's 576 -> 70
+/// layer at 32 rows per thread packs 32 rows rather than 80 and fills its
+/// lanes. n is at most sgemm_transposed_max_n, so C^T is small.
+inline constexpr std::size_t sgemm_transposed_max_n = sgemm_detail::transposed_max_n;
+inline constexpr std::size_t sgemm_transposed_rows = sgemm_detail::transposed_rows;
+
+inline bool sgemm_prefer_transposed(std::size_t m, std::size_t n, std::size_t k) {
+    if (n > sgemm_transposed_max_n) return false;
+    const auto up = [](std::size_t x, std::size_t to) { return (x + to - 1) / to * to; };
+    const std::size_t w = sgemm_w, mr = sgemm_mr;
+    const double direct = double(up(m, mr) * (up(n, w) / w) * k) / 2 + double(up(n, w) * k) / 6;
+    const double transposed = double(up(n, mr) * (up(m, w) / w) * k) / 2 + double(up(m, w) * k + m * n) / 6;
+    return transposed < 0.95 * direct;  // a margin: the model is rough
+}
+
+/// Moves rows x cols of t (row stride ldt; whole 8 x 8 blocks readable) into
+/// C transposed: C[i][j] = t[j][i] (+ beta C) (+ bias[j]) (ReLU), with the
+/// micro-kernel's epilogue order (t holds alpha A B^T).
+inline void sgemm_store_transposed(std::size_t rows, std::size_t cols, const float* t, std::size_t ldt, float beta,
+                                   float* c, std::size_t ldc, const float* bias, bool relu) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 vbeta = _mm256_set1_ps(beta), zero = _mm256_setzero_ps();
+    for (std::size_t j = 0; j < cols; j += 8) {
+        const int nj = int(std::min<std::size_t>(8, cols - j));
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(nj), lane);
+        const __m256 vbias = bias ? _mm256_maskload_ps(bias + j, mask) : zero;
+        for (std::size_t i = 0; i < rows; i += 8) {
+            __m256 r[8];
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(t + (j + std::size_t(q)) * ldt + i);
+            sgemm_transpose8(r);
+            const int ni = int(std::min<std::size_t>(8, rows - i));
+#pragma GCC unroll 8
+            for (int q = 0; q < 8; ++q) {
+                if (q >= ni) break;
+                float* cq = c + (i + std::size_t(q)) * ldc + j;
+                __m256 v = r[q];
+                if (beta != 0.0f) {
+                    const __m256 old = nj == 8 ? _mm256_loadu_ps(cq) : _mm256_maskload_ps(cq, mask);
+                    v = beta == 1.0f ? _mm256_add_ps(v, old) : _mm256_fmadd_ps(vbeta, old, v);
+                }
+                if (bias) v = _mm256_add_ps(v, vbias);
+                if (relu) v = _mm256_max_ps(zero, v);  // returns its second operand for NaN: keeps NaN
+                if (nj == 8)
+                    _mm256_storeu_ps(cq, v);
+                else
+                    _mm256_maskstore_ps(cq, mask, v);
+            }
+        }
+    }
+}
+
+/// C = alpha A B^T (+ beta C) (+ bias) (ReLU) as C^T = alpha B A^T in passes
+/// of sgemm_transposed_rows rows of A, each moved into C by
+/// sgemm_store_transposed.
+inline void sgemm_transposed_product(std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+                                     std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+                                     std::size_t ldc, const float* bias, bool relu) {
+    static_assert(sgemm_transposed_rows % 8 == 0 && sgemm_transposed_max_n % 8 == 0);
+    float* const t = sgemm_detail::transposed_buffer();
+    for (std::size_t i = 0; i < m; i += sgemm_transposed_rows) {
+        const std::size_t rows = std::min(sgemm_transposed_rows, m - i);
+        const std::size_t ldt = (rows + 7) / 8 * 8;  // whole 8 x 8 blocks, as the store reads them
+        sgemm_blocked(false, true, n, rows, k, alpha, b, ldb, a + i * lda, lda, 0.0f, t, ldt, nullptr, false);
+        sgemm_store_transposed(rows, n, t, ldt, beta, c + i * ldc, ldc, bias, relu);
+    }
+}
+#endif
+
+/// The serial product (see sgemm.hpp): a special route for a few shapes,
+/// else the blocked product.
+inline void sgemm_serial(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                         const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+                         std::size_t ldc, const float* bias, bool relu) {
+    if (m == 0 || n == 0) return;
+    if (k == 0 || alpha == 0.0f) {
+        sgemm_scale_only(m, n, beta, c, ldc, bias, relu);
+        return;
+    }
+#if TYPENET_ISA == 2
+    if (m > std::size_t(sgemm_mr) && m <= std::size_t(sgemm_few_rows) && !trans_b) {
+        sgemm_few_rows_product(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu);
+        return;
+    }
+    if (!trans_a && trans_b && n <= std::size_t(sgemm_w) && k >= sgemm_dot_min_k) {
+        sgemm_dot_product(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu);
+        return;
+    }
+#endif
+#if TYPENET_ISA >= 1
+    if (!trans_a && trans_b && sgemm_prefer_transposed(m, n, k)) {
+        sgemm_transposed_product(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu);
+        return;
+    }
+#endif
+    sgemm_blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, relu);
 }
