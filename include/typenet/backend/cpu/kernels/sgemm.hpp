@@ -30,10 +30,10 @@
 // Packing memory: one thread_local buffer per thread, allocated on that
 // thread's first call (a thread pool worker's as it starts, see
 // sgemm_prepare_thread) at its full size (MC*KC + KC*NC floats and a C^T of
-// 128 x 480, 1.45 MiB; pages are touched only as used) and kept until the thread exits, so no call
-// after the first allocates. The result is deterministic: the same call gives
-// bit-identical results (the order of operations depends only on the shape
-// and the path).
+// 128 x 480, 1.45 MiB; pages are touched only as used) and kept until the
+// thread exits, so no call after the first allocates. The result is
+// deterministic: the same call gives bit-identical results (the order of
+// operations depends only on the shape and the path).
 #pragma once
 
 #include <algorithm>
