@@ -13,6 +13,7 @@
 #include <Eigen/Core>
 
 #include "../../core/activation_kind.hpp"
+#include "kernels/activation.hpp"
 #include "kernels/update.hpp"
 
 namespace typenet {
@@ -93,14 +94,21 @@ void through_aligned_blocks(std::size_t count, const T* x, T* y, F&& f) {
 
 /// y = f(x) elementwise over `count` values (x and y may alias).
 template <class T>
-void activation_forward(const Cpu&, ActivationKind kind, std::size_t count, const T* x, T* y) {
+void activation_forward(const Cpu& be, ActivationKind kind, std::size_t count, const T* x, T* y) {
     using namespace cpu_detail;
     const auto n = Eigen::Index(count);
     switch (kind) {
         case ActivationKind::identity: Arr<T>(y, n) = CArr<T>(x, n); break;
         case ActivationKind::relu: Arr<T>(y, n) = CArr<T>(x, n).max(T(0)); break;
-        // Eigen's logistic() is vectorised and saturates cleanly for large |x|.
+        // float on the x86 paths: typenet's kernel (kernels/activation.hpp);
+        // else Eigen's logistic(), vectorised and saturating cleanly for large
+        // |x| (on the portable path faster than the portable kernel).
         case ActivationKind::sigmoid:
+            if constexpr (std::is_same_v<T, float>)
+                if (be.isa() != CpuIsa::portable) {
+                    TYPENET_ISA_CALL(be.isa(), sigmoid_forward, x, y, count);
+                    break;
+                }
             through_aligned_blocks(count, x, y, [](const auto& X, auto& Y) { Y = X.logistic(); });
             break;
         case ActivationKind::tanh:
@@ -120,7 +128,7 @@ void activation_forward(const Cpu&, ActivationKind kind, std::size_t count, cons
 
 /// dx = dy * f'(x), given x and y = f(x) (whichever is cheaper is used).
 template <class T>
-void activation_backward(const Cpu&, ActivationKind kind, std::size_t count, const T* x, const T* y, const T* dy,
+void activation_backward(const Cpu& be, ActivationKind kind, std::size_t count, const T* x, const T* y, const T* dy,
                          T* dx) {
     using namespace cpu_detail;
     const auto n = Eigen::Index(count);
@@ -129,7 +137,15 @@ void activation_backward(const Cpu&, ActivationKind kind, std::size_t count, con
     switch (kind) {
         case ActivationKind::identity: DX = DY; break;
         case ActivationKind::relu: relu_backward(count, x, dy, dx); break;
-        case ActivationKind::sigmoid: DX = DY * Y * (T(1) - Y); break;
+        case ActivationKind::sigmoid:
+            // The same products as Eigen's, at the path's width.
+            if constexpr (std::is_same_v<T, float>)
+                if (be.isa() != CpuIsa::portable) {
+                    TYPENET_ISA_CALL(be.isa(), sigmoid_backward, y, dy, dx, count);
+                    break;
+                }
+            DX = DY * Y * (T(1) - Y);
+            break;
         case ActivationKind::tanh: DX = DY * (T(1) - Y.square()); break;
         case ActivationKind::elu: DX = (X > T(0)).select(DY, DY * (Y + T(1))); break;
         case ActivationKind::selu:

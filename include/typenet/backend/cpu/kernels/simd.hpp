@@ -7,6 +7,8 @@
 //   load_k(p, k) / store_k(p, v, k) for k <= width,
 //   fmadd(a, b, c) = a*b + c (one rounding on the x86 paths), add, sub, mul,
 //   div, sqrt (each correctly rounded, as the scalar operation), max,
+//   pow2i(n) = 2^n exactly for integral n in [-126, 127] (x86 paths only;
+//   NaN: NaN on AVX-512, a finite value on AVX2),
 //   sum(v) (horizontal), permute(v, perm(idx)) = lanes idx[0..width) of v
 //   (idx holds width ints, each in [0, width)), select_gt(a, b, x, y) =
 //   a > b ? x : y per lane (false when either is NaN, as the scalar '>'),
@@ -51,6 +53,7 @@ struct Vec {
     // max and permute through their zero-masking forms: the plain ones pass
     // _mm512_undefined_ps(), which draws GCC 12's -Wmaybe-uninitialized.
     static Vec max(Vec a, Vec b) { return {_mm512_maskz_max_ps(0xffff, a.v, b.v)}; }
+    static Vec pow2i(Vec n) { return {_mm512_maskz_scalef_ps(0xffff, _mm512_set1_ps(1.0f), n.v)}; }
     // Halves through the zero-masking extract: the plain extract (inside
     // _mm512_reduce_add_ps and _mm512_castps512_ps256) draws GCC 12's -Wuninitialized.
     static __m256 half(Vec a, int upper) {
@@ -119,6 +122,10 @@ struct Vec {
     static Vec div(Vec a, Vec b) { return {_mm256_div_ps(a.v, b.v)}; }
     static Vec sqrt(Vec a) { return {_mm256_sqrt_ps(a.v)}; }
     static Vec max(Vec a, Vec b) { return {_mm256_max_ps(a.v, b.v)}; }
+    static Vec pow2i(Vec n) {
+        const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
+        return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+    }
     static float sum(Vec a) {
         const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
         const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
